@@ -1,0 +1,77 @@
+//! The `cally` subcommands: each parses its arguments, calls the library and
+//! formats the result. Errors are `anyhow` here, at the binary's edge.
+
+mod simulate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code when the input (a file, a flag) is wrong.
+pub const EXIT_BAD_INPUT: u8 = 2;
+/// Exit code when a simulated plugin failed; the trace says why.
+pub const EXIT_PLUGIN_FAILED: u8 = 3;
+/// Exit code for anything else.
+pub const EXIT_INTERNAL: u8 = 1;
+
+/// Cally: run tenant call-flow plugins in a WebAssembly sandbox.
+#[derive(Debug, Parser)]
+#[command(name = "cally", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Play a scripted call (or a call summary, for a lead tagger) through a
+    /// plugin in the real sandbox and print what happened.
+    Simulate(simulate::SimulateArgs),
+    /// List the example plugins bundled into this binary.
+    Examples,
+}
+
+/// Runs the chosen subcommand.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Simulate(args) => simulate::run(args).await,
+        Command::Examples => {
+            for example in cally_host::examples::BUNDLED {
+                println!("{:<24} {}", example.name, example.world);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// An error caused by the user's input rather than by the host.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct BadInput(pub String);
+
+/// Maps an error to the exit code documented in the README.
+pub fn exit_code_for(error: &anyhow::Error) -> u8 {
+    let input = error.chain().any(|cause| {
+        cause.is::<BadInput>()
+            || cause.is::<cally_host::simulate::SimulateError>()
+            || cause.is::<cally_host::component::ComponentError>()
+            || cause.is::<cally_host::sandbox::LimitError>()
+    });
+    if input { EXIT_BAD_INPUT } else { EXIT_INTERNAL }
+}
+
+/// Logs to stderr; `RUST_LOG` chooses what (default: warnings).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Reads a file, naming it if it cannot be read.
+fn read_file(path: &PathBuf) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| BadInput(format!("cannot read {}: {e}", path.display())).into())
+}

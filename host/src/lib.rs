@@ -1,0 +1,27 @@
+//! Cally: a WebAssembly plugin host for per-tenant call-flow scripting.
+//!
+//! # Layout
+//!
+//! Start at [`session`]: a call's plugin instance, fed events, returning actions.
+//!
+//! - [`sandbox`]: the wasmtime engine, its pool and the limits every plugin runs under;
+//!   the WASI context that grants nothing.
+//! - [`component`]: bytes to runnable plugin: imports/exports read from the binary,
+//!   compilation, the in-memory cache and precompiled artifacts on disk.
+//! - [`session`]: one call (a fresh instance per call, one task per call), lead-tagger
+//!   runs, and the failures that end a plugin's call with the tenant's fallback.
+//! - [`capabilities`]: the host side of each `cally:plugin` interface.
+//! - [`protocol`]: call events and actions as JSON, and the checks on plugin output.
+//! - [`simulate`]: the local runner behind `cally simulate`.
+//! - [`examples`]: the example plugins bundled into the binary.
+//! - `cli` (in the binary): the `cally` subcommands.
+//! - [`bindings`]: the generated WIT bindings.
+
+pub mod bindings;
+pub mod capabilities;
+pub mod component;
+pub mod examples;
+pub mod protocol;
+pub mod sandbox;
+pub mod session;
+pub mod simulate;

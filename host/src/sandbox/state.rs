@@ -1,0 +1,298 @@
+//! What a call's `Store` holds: the plugin's WASI context, its handles, its
+//! memory limiter, its log and the time budget of the event in progress.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use wasmtime::component::ResourceTable;
+use wasmtime::{ResourceLimiter, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::limits::PluginLimits;
+use super::wasi::{self, CapturedOutput};
+
+/// The data of one call's `Store`: everything the host keeps per plugin instance.
+pub struct PluginState {
+    /// WASI with nothing granted: frozen clock, no entropy, stdout and stderr
+    /// captured into the call's log.
+    wasi: WasiCtx,
+    /// Handles the host gave this instance; dropped with the call.
+    pub table: ResourceTable,
+    /// Enforces the plugin's memory limit and remembers when it was hit.
+    pub limiter: MemoryLimiter,
+    /// Log lines the plugin wrote during this call.
+    pub log: PluginLog,
+    /// What the plugin printed to stdout and stderr.
+    pub output: CapturedOutput,
+    /// Time budget of the event being handled.
+    pub budget: EventBudget,
+}
+
+impl PluginState {
+    /// Fresh state for one call: nothing granted, `limits` enforced, the WASI
+    /// wall clock frozen at `clock_ms` (milliseconds since the Unix epoch).
+    pub fn new(limits: &PluginLimits, max_log_bytes: usize, clock_ms: u64) -> Self {
+        let output = CapturedOutput::new(max_log_bytes);
+        Self {
+            wasi: wasi::no_authority_ctx(&output, clock_ms),
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(limits.memory_bytes),
+            log: PluginLog::new(max_log_bytes),
+            output,
+            budget: EventBudget::new(limits.event_deadline),
+        }
+    }
+
+    /// Wires the memory limiter and the deadline check into `store`.
+    pub fn install(store: &mut Store<Self>) {
+        store.limiter(|state| &mut state.limiter);
+        store.epoch_deadline_callback(|mut context| {
+            let budget = &mut context.data_mut().budget;
+            if budget.plugin_time() > budget.deadline {
+                budget.exceeded = true;
+                Ok(wasmtime::UpdateDeadline::Interrupt)
+            } else {
+                Ok(wasmtime::UpdateDeadline::Continue(1))
+            }
+        });
+    }
+
+    /// Moves what the plugin printed since the last call into its log.
+    pub fn collect_output(&mut self) {
+        for line in self.output.take_lines() {
+            self.log.push(LogLevel::Info, line);
+        }
+    }
+}
+
+impl WasiView for PluginState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Time accounting for the event in progress. The plugin's own time is the
+/// wall-clock time since the event began, less what the host spent on its
+/// behalf, so a slow disk never makes a well-behaved plugin look hostile.
+#[derive(Debug)]
+pub struct EventBudget {
+    /// How long the plugin's own code may run per event.
+    pub deadline: Duration,
+    started: Instant,
+    host_time: Duration,
+    /// Set when the deadline check interrupted the plugin.
+    pub exceeded: bool,
+}
+
+impl EventBudget {
+    fn new(deadline: Duration) -> Self {
+        Self {
+            deadline,
+            started: Instant::now(),
+            host_time: Duration::ZERO,
+            exceeded: false,
+        }
+    }
+
+    /// Starts the clock for a new event.
+    pub fn start_event(&mut self) {
+        self.started = Instant::now();
+        self.host_time = Duration::ZERO;
+        self.exceeded = false;
+    }
+
+    /// Records time the host spent on the plugin's behalf during this event.
+    pub fn add_host_time(&mut self, spent: Duration) {
+        self.host_time += spent;
+    }
+
+    /// Time the plugin's own code has run during this event.
+    pub fn plugin_time(&self) -> Duration {
+        self.started.elapsed().saturating_sub(self.host_time)
+    }
+
+    /// Time the host spent on the plugin's behalf during this event.
+    pub fn host_time(&self) -> Duration {
+        self.host_time
+    }
+}
+
+/// Enforces a plugin's memory limit and remembers the request that broke it,
+/// so a failure can be reported as memory exhaustion rather than a bare trap.
+#[derive(Debug)]
+pub struct MemoryLimiter {
+    limit: usize,
+    /// The size of the first growth that was refused, in bytes.
+    pub refused: Option<usize>,
+}
+
+impl MemoryLimiter {
+    fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            refused: None,
+        }
+    }
+
+    /// The limit in bytes.
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+}
+
+/// Occurs when a plugin asks for more linear memory than its limit.
+#[derive(Debug, thiserror::Error)]
+#[error("plugin requested {requested} bytes of memory, which exceeds its limit of {limit} bytes")]
+pub struct MemoryLimitExceeded {
+    /// The size asked for.
+    pub requested: usize,
+    /// The limit in force.
+    pub limit: usize,
+}
+
+/// The largest table a plugin may grow; Rust components use a few hundred entries.
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.refused.get_or_insert(desired);
+            return Err(wasmtime::Error::new(MemoryLimitExceeded {
+                requested: desired,
+                limit: self.limit,
+            }));
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// How much a log line matters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    /// Detail for the developer.
+    Debug,
+    /// Normal progress; also what the plugin printed.
+    Info,
+    /// Something unexpected the plugin handled.
+    Warn,
+    /// Something the plugin could not handle, or a host note about a failure.
+    Error,
+}
+
+/// One line of a call's log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogLine {
+    /// How much it matters.
+    pub level: LogLevel,
+    /// The text, truncated to the host's limit.
+    pub message: String,
+}
+
+/// The log lines of one call, bounded in total size. Lines past the bound are
+/// dropped and counted, so a chatty plugin cannot exhaust the host's memory.
+#[derive(Debug)]
+pub struct PluginLog {
+    lines: Vec<LogLine>,
+    bytes: usize,
+    max_bytes: usize,
+    /// Lines dropped because the bound was reached.
+    pub dropped: usize,
+    /// Index of the first line not yet handed out by [`PluginLog::take_new`].
+    taken: usize,
+}
+
+impl PluginLog {
+    fn new(max_bytes: usize) -> Self {
+        Self {
+            lines: Vec::new(),
+            bytes: 0,
+            max_bytes,
+            dropped: 0,
+            taken: 0,
+        }
+    }
+
+    /// Appends a line, or counts it as dropped once the call's bound is reached.
+    pub fn push(&mut self, level: LogLevel, message: String) {
+        if self.bytes + message.len() > self.max_bytes {
+            self.dropped += 1;
+            return;
+        }
+        self.bytes += message.len();
+        self.lines.push(LogLine { level, message });
+    }
+
+    /// Lines written since the last call, for the current event's outcome.
+    pub fn take_new(&mut self) -> Vec<LogLine> {
+        let new = self.lines[self.taken..].to_vec();
+        self.taken = self.lines.len();
+        new
+    }
+
+    /// Every line of the call so far.
+    pub fn lines(&self) -> &[LogLine] {
+        &self.lines
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_drops_lines_past_its_bound() {
+        let mut log = PluginLog::new(10);
+        log.push(LogLevel::Info, "12345".into());
+        log.push(LogLevel::Info, "67890".into());
+        log.push(LogLevel::Info, "x".into());
+        assert_eq!(log.lines().len(), 2);
+        assert_eq!(log.dropped, 1);
+    }
+
+    #[test]
+    fn take_new_hands_out_each_line_once() {
+        let mut log = PluginLog::new(100);
+        log.push(LogLevel::Info, "a".into());
+        assert_eq!(log.take_new().len(), 1);
+        log.push(LogLevel::Warn, "b".into());
+        let new = log.take_new();
+        assert_eq!(new.len(), 1);
+        assert_eq!(new[0].message, "b");
+        assert!(log.take_new().is_empty());
+    }
+
+    #[test]
+    fn memory_limiter_refuses_and_remembers() {
+        let mut limiter = MemoryLimiter::new(1 << 20);
+        assert!(limiter.memory_growing(0, 1 << 19, None).unwrap());
+        let err = limiter.memory_growing(0, 2 << 20, None).unwrap_err();
+        assert!(err.to_string().contains("exceeds its limit of 1048576 bytes"));
+        assert_eq!(limiter.refused, Some(2 << 20));
+    }
+
+    #[test]
+    fn host_time_is_not_plugin_time() {
+        let mut budget = EventBudget::new(Duration::from_millis(20));
+        budget.start_event();
+        budget.add_host_time(Duration::from_secs(10));
+        assert_eq!(budget.plugin_time(), Duration::ZERO);
+    }
+}

@@ -1,0 +1,220 @@
+//! A call-flow plugin's instance for one call.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use wasmtime::Store;
+
+use super::{CallOptions, PluginFailure};
+use crate::bindings::call_flow::CallFlow;
+use crate::component::{CompiledPlugin, ComponentError, PluginPre, World};
+use crate::protocol::{Action, CallEvent, validate_actions};
+use crate::sandbox::{LogLine, PluginState, Sandbox};
+
+/// What the plugin made of one event.
+#[derive(Debug, Clone, Serialize)]
+pub struct EventOutcome {
+    /// What the platform should do: the plugin's actions, or the fallback if
+    /// it failed on this event.
+    pub actions: Vec<Action>,
+    /// Log lines the plugin wrote (and printed) while handling the event.
+    pub log: Vec<LogLine>,
+    /// Wall-clock time the plugin's own code ran.
+    #[serde(rename = "plugin_time_us", serialize_with = "micros")]
+    pub plugin_time: Duration,
+    /// Time the host spent on the plugin's behalf.
+    #[serde(rename = "host_time_us", serialize_with = "micros")]
+    pub host_time: Duration,
+    /// Set when the plugin failed on this event and the fallback was returned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<PluginFailure>,
+}
+
+fn micros<S: serde::Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(value.as_micros() as u64)
+}
+
+/// What happened on a call, kept for its result and for the lead tagger.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CallRecord {
+    /// Events handed to the plugin.
+    pub events: u32,
+    /// Every action returned to the platform, fallback included.
+    pub actions: Vec<Action>,
+    /// Why the plugin failed, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<PluginFailure>,
+    /// The last disposition the flow set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disposition: Option<String>,
+    /// Keypad input the caller gave, in order.
+    pub digits: Vec<String>,
+}
+
+/// A fresh instance of a call-flow plugin, for one call only. Nothing in it is
+/// shared with any other call: its memory, handles and log die with it.
+pub struct FlowInstance {
+    /// The live instance; `None` once the plugin failed or the call ended, so
+    /// its pool slot is freed at once.
+    running: Option<Running>,
+    options: CallOptions,
+    sandbox: Arc<Sandbox>,
+    /// A failure that happened before any event (at instantiation), whose
+    /// fallback is still owed to the platform.
+    fallback_owed: bool,
+    record: CallRecord,
+}
+
+struct Running {
+    store: Store<PluginState>,
+    bindings: CallFlow,
+}
+
+impl FlowInstance {
+    /// Instantiates `plugin` for a new call. A plugin that cannot be
+    /// instantiated still yields a `FlowInstance`: its first event answers
+    /// with the fallback and the reason.
+    pub async fn start(
+        sandbox: Arc<Sandbox>,
+        plugin: &CompiledPlugin,
+        options: CallOptions,
+    ) -> Result<Self, ComponentError> {
+        let PluginPre::CallFlow(pre) = &plugin.pre else {
+            return Err(ComponentError::WrongWorld {
+                expected: World::CallFlow,
+                found: plugin.world(),
+            });
+        };
+        let config = sandbox.config();
+        let state = PluginState::new(&options.limits, config.max_log_bytes_per_call, options.clock_ms);
+        let mut store = Store::new(sandbox.engine(), state);
+        PluginState::install(&mut store);
+        store.data_mut().budget.start_event();
+        store.set_epoch_deadline(1);
+        let mut instance = Self {
+            running: None,
+            options,
+            sandbox: sandbox.clone(),
+            fallback_owed: false,
+            record: CallRecord::default(),
+        };
+        match pre.instantiate_async(&mut store).await {
+            Ok(bindings) => instance.running = Some(Running { store, bindings }),
+            Err(error) => {
+                let failure = match PluginFailure::classify(&error, store.data(), sandbox.config().wasm_stack_bytes) {
+                    PluginFailure::Trap { message } => PluginFailure::Instantiation { message },
+                    other => other,
+                };
+                tracing::warn!(%failure, "plugin instantiation failed");
+                instance.record.failure = Some(failure);
+                instance.fallback_owed = true;
+            }
+        }
+        Ok(instance)
+    }
+
+    /// Hands one event to the plugin and returns what to do. After a failure,
+    /// the fallback is returned once and later events get no actions.
+    pub async fn handle(&mut self, event: &CallEvent) -> EventOutcome {
+        self.note_event(event);
+        let Some(running) = &mut self.running else {
+            return self.after_failure();
+        };
+        let state = running.store.data_mut();
+        state.budget.start_event();
+        running.store.set_epoch_deadline(1);
+        let wit_event = event.to_wit(self.options.clock_ms);
+        let result = running.bindings.call_on_event(&mut running.store, &wit_event).await;
+
+        let state = running.store.data_mut();
+        state.collect_output();
+        let plugin_time = state.budget.plugin_time();
+        let host_time = state.budget.host_time();
+        let config = self.sandbox.config();
+        let checked = match result {
+            Ok(actions) => {
+                let actions: Vec<Action> = actions.into_iter().map(Action::from).collect();
+                validate_actions(&actions, config.max_actions_per_event, config.max_string_bytes)
+                    .map(|()| actions)
+                    .map_err(PluginFailure::from)
+            }
+            Err(error) => Err(PluginFailure::classify(&error, state, config.wasm_stack_bytes)),
+        };
+        let log = state.log.take_new();
+        let outcome = match checked {
+            Ok(actions) => {
+                if matches!(event, CallEvent::Ended { .. }) {
+                    self.running = None;
+                }
+                EventOutcome {
+                    actions,
+                    log,
+                    plugin_time,
+                    host_time,
+                    failure: None,
+                }
+            }
+            Err(failure) => {
+                tracing::warn!(%failure, event = event.kind(), "plugin failed; performing the fallback");
+                // Dropping the store frees the instance's pool slot now.
+                self.running = None;
+                self.record.failure = Some(failure.clone());
+                EventOutcome {
+                    actions: self.options.fallback.clone(),
+                    log,
+                    plugin_time,
+                    host_time,
+                    failure: Some(failure),
+                }
+            }
+        };
+        self.note_actions(&outcome.actions);
+        outcome
+    }
+
+    /// The outcome for an event that arrives once the plugin is gone.
+    fn after_failure(&mut self) -> EventOutcome {
+        let owed = std::mem::take(&mut self.fallback_owed);
+        let actions = if owed { self.options.fallback.clone() } else { Vec::new() };
+        self.note_actions(&actions);
+        EventOutcome {
+            actions,
+            log: Vec::new(),
+            plugin_time: Duration::ZERO,
+            host_time: Duration::ZERO,
+            failure: if owed { self.record.failure.clone() } else { None },
+        }
+    }
+
+    fn note_event(&mut self, event: &CallEvent) {
+        self.record.events += 1;
+        if let CallEvent::Digits { digits } = event {
+            self.record.digits.push(digits.clone());
+        }
+    }
+
+    fn note_actions(&mut self, actions: &[Action]) {
+        for action in actions {
+            if let Action::SetDisposition { disposition } = action {
+                self.record.disposition = Some(disposition.clone());
+            }
+        }
+        self.record.actions.extend_from_slice(actions);
+    }
+
+    /// Whether the plugin is still alive (not failed, call not ended).
+    pub fn is_running(&self) -> bool {
+        self.running.is_some()
+    }
+
+    /// What happened on the call so far.
+    pub fn record(&self) -> &CallRecord {
+        &self.record
+    }
+
+    /// Ends the call, freeing the instance, and returns what happened.
+    pub fn finish(self) -> CallRecord {
+        self.record
+    }
+}

@@ -1,0 +1,63 @@
+//! One call: its `Store`, its plugin instance, its events in and actions out.
+//!
+//! A [`FlowInstance`] is a fresh instance of a call-flow plugin for one call;
+//! [`CallSession`] gives it a task of its own that owns it until the call ends
+//! or goes idle. A [`TaggerRun`] runs a lead tagger once for a finished call.
+//! Whatever a plugin does (loop, exhaust memory, overflow its stack, trap,
+//! return garbage) ends only its own call, with the tenant's fallback actions
+//! and a [`PluginFailure`] naming the reason.
+
+mod failure;
+mod flow;
+mod task;
+mod tagger;
+
+pub use failure::PluginFailure;
+pub use flow::{CallRecord, EventOutcome, FlowInstance};
+pub use tagger::{TagOutcome, TaggerRun};
+pub use task::{CallSession, SessionClosed};
+
+use serde::Serialize;
+
+use crate::protocol::Action;
+use crate::sandbox::PluginLimits;
+
+/// How one call's plugin runs: its limits and what to do if it fails.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallOptions {
+    /// The plugin's deadline and memory limit.
+    pub limits: PluginLimits,
+    /// Actions performed instead when the plugin fails: the tenant's choice,
+    /// by default a polite apology and a hang-up.
+    pub fallback: Vec<Action>,
+    /// The call's start, in milliseconds since the Unix epoch: what the
+    /// plugin's (frozen) clock shows and the start time when the platform gives none.
+    pub clock_ms: u64,
+}
+
+impl CallOptions {
+    /// Options with `limits`, the default fallback and the host's clock.
+    pub fn new(limits: PluginLimits) -> Self {
+        Self {
+            limits,
+            fallback: default_fallback(),
+            clock_ms: now_ms(),
+        }
+    }
+}
+
+/// The fallback when a tenant configured none: apologise and hang up.
+pub fn default_fallback() -> Vec<Action> {
+    vec![
+        Action::say("I'm sorry, something went wrong on our side. Please call us again later. Goodbye."),
+        Action::HangUp,
+    ]
+}
+
+/// The host's clock in milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}

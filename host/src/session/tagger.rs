@@ -1,0 +1,86 @@
+//! A lead-tagger plugin run once for a finished call.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use wasmtime::Store;
+
+use super::{CallOptions, PluginFailure};
+use crate::component::{CompiledPlugin, ComponentError, PluginPre, World};
+use crate::protocol::{CallSummary, validate_tags};
+use crate::sandbox::{LogLine, PluginState, Sandbox};
+
+/// What a lead tagger made of a call.
+#[derive(Debug, Clone, Serialize)]
+pub struct TagOutcome {
+    /// The tags to put on the lead; empty if the plugin failed.
+    pub tags: Vec<String>,
+    /// Log lines the plugin wrote.
+    pub log: Vec<LogLine>,
+    /// Wall-clock time the plugin's own code ran, instantiation included.
+    #[serde(rename = "plugin_time_us", serialize_with = "micros")]
+    pub plugin_time: Duration,
+    /// Why the plugin failed, if it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<PluginFailure>,
+}
+
+fn micros<S: serde::Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(value.as_micros() as u64)
+}
+
+/// Runs lead-tagger plugins: a fresh instance per finished call.
+pub struct TaggerRun;
+
+impl TaggerRun {
+    /// Instantiates `plugin`, hands it `summary` and checks the tags it returns.
+    /// A failing tagger yields no tags and the reason; it never fails the host.
+    pub async fn run(
+        sandbox: Arc<Sandbox>,
+        plugin: &CompiledPlugin,
+        options: &CallOptions,
+        summary: &CallSummary,
+    ) -> Result<TagOutcome, ComponentError> {
+        let PluginPre::LeadTagger(pre) = &plugin.pre else {
+            return Err(ComponentError::WrongWorld {
+                expected: World::LeadTagger,
+                found: plugin.world(),
+            });
+        };
+        let config = sandbox.config();
+        let state = PluginState::new(&options.limits, config.max_log_bytes_per_call, options.clock_ms);
+        let mut store = Store::new(sandbox.engine(), state);
+        PluginState::install(&mut store);
+        store.data_mut().budget.start_event();
+        store.set_epoch_deadline(1);
+
+        let result = match pre.instantiate_async(&mut store).await {
+            Ok(bindings) => bindings.call_tag_call(&mut store, &summary.into()).await,
+            Err(error) => Err(error),
+        };
+        let state = store.data_mut();
+        state.collect_output();
+        let plugin_time = state.budget.plugin_time();
+        let checked = match result {
+            Ok(tags) => validate_tags(&tags, config.max_actions_per_event)
+                .map(|()| tags)
+                .map_err(PluginFailure::from),
+            Err(error) => Err(PluginFailure::classify(&error, state, config.wasm_stack_bytes)),
+        };
+        let log = state.log.take_new();
+        let (tags, failure) = match checked {
+            Ok(tags) => (tags, None),
+            Err(failure) => {
+                tracing::warn!(%failure, "lead tagger failed; no tags written");
+                (Vec::new(), Some(failure))
+            }
+        };
+        Ok(TagOutcome {
+            tags,
+            log,
+            plugin_time,
+            failure,
+        })
+    }
+}
