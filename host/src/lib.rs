@@ -11,17 +11,25 @@
 //! - [`session`]: one call (a fresh instance per call, one task per call), lead-tagger
 //!   runs, and the failures that end a plugin's call with the tenant's fallback.
 //! - [`capabilities`]: the host side of each `cally:plugin` interface.
+//! - [`consent`]: the consent model and [`consent::decide`], the one decision every
+//!   personal-data read, tag and message goes through (pure, no I/O).
+//! - [`audit`]: the hash-chained audit log, its group-commit writer, `verify`, export.
+//! - [`store`]: sqlx persistence (SQLite now) behind the [`store::Store`] trait.
 //! - [`protocol`]: call events and actions as JSON, and the checks on plugin output.
 //! - [`simulate`]: the local runner behind `cally simulate`.
 //! - [`examples`]: the example plugins bundled into the binary.
-//! - `cli` (in the binary): the `cally` subcommands.
+//! - [`cli`]: the `cally` subcommands (the binary's edge).
 //! - [`bindings`]: the generated WIT bindings.
 
+pub mod audit;
 pub mod bindings;
 pub mod capabilities;
+pub mod cli;
 pub mod component;
+pub mod consent;
 pub mod examples;
 pub mod protocol;
 pub mod sandbox;
 pub mod session;
 pub mod simulate;
+pub mod store;

@@ -1,5 +1,9 @@
 //! The `cally` subcommands: each parses its arguments, calls the library and
-//! formats the result. Errors are `anyhow` here, at the binary's edge.
+//! formats the result.
+//!
+//! This module is the binary's edge, kept in the library only so the
+//! end-to-end tests can build the same binary: it is the one place that uses
+//! `anyhow`, and nothing else in the library calls into it.
 
 mod simulate;
 
@@ -32,12 +36,32 @@ enum Command {
     Examples,
 }
 
+/// The whole `cally` program: parse arguments, run, map errors to exit codes.
+pub fn main() -> ExitCode {
+    let args = Cli::parse();
+    init_tracing();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::from(EXIT_INTERNAL);
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(exit_code_for(&error))
+        }
+    }
+}
+
 /// Runs the chosen subcommand.
-pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Simulate(args) => simulate::run(args).await,
         Command::Examples => {
-            for example in cally_host::examples::BUNDLED {
+            for example in crate::examples::BUNDLED {
                 println!("{:<24} {}", example.name, example.world);
             }
             Ok(ExitCode::SUCCESS)
@@ -51,18 +75,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 pub struct BadInput(pub String);
 
 /// Maps an error to the exit code documented in the README.
-pub fn exit_code_for(error: &anyhow::Error) -> u8 {
+fn exit_code_for(error: &anyhow::Error) -> u8 {
     let input = error.chain().any(|cause| {
         cause.is::<BadInput>()
-            || cause.is::<cally_host::simulate::SimulateError>()
-            || cause.is::<cally_host::component::ComponentError>()
-            || cause.is::<cally_host::sandbox::LimitError>()
+            || cause.is::<crate::simulate::SimulateError>()
+            || cause.is::<crate::component::ComponentError>()
+            || cause.is::<crate::sandbox::LimitError>()
     });
     if input { EXIT_BAD_INPUT } else { EXIT_INTERNAL }
 }
 
 /// Logs to stderr; `RUST_LOG` chooses what (default: warnings).
-pub fn init_tracing() {
+fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()

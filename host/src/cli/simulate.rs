@@ -5,12 +5,12 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use cally_host::component::{ComponentCache, World};
-use cally_host::examples;
-use cally_host::protocol::{Action, CallEvent};
-use cally_host::sandbox::{LogLine, PluginLimits, Sandbox, SandboxConfig};
-use cally_host::session::CallOptions;
-use cally_host::simulate::{self, CallScript, CallTrace, TaggerTrace};
+use crate::component::{ComponentCache, World};
+use crate::examples;
+use crate::protocol::{Action, CallEvent};
+use crate::sandbox::{LogLine, PluginLimits, Sandbox, SandboxConfig};
+use crate::session::CallOptions;
+use crate::simulate::{self, CallScript, CallTrace, TaggerTrace};
 
 use super::{BadInput, EXIT_PLUGIN_FAILED, read_file};
 

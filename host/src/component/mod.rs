@@ -44,11 +44,12 @@ pub enum ComponentError {
     },
     /// Occurs when the component imports something the host does not provide.
     #[error(
-        "component imports `{import}`, which Cally does not provide to plugins (filesystem and sockets are never granted)"
+        "component imports {}, which Cally does not provide to plugins (filesystem and sockets are never granted)",
+        quoted(imports)
     )]
-    UnsupportedImport {
-        /// The import's name.
-        import: String,
+    UnsupportedImports {
+        /// Every import the host does not provide, in the component's order.
+        imports: Vec<String>,
     },
     /// Occurs when wasmtime cannot compile or link the component.
     #[error("cannot compile the component: {0:#}")]
@@ -182,11 +183,16 @@ impl ComponentCache {
     ) -> Result<PluginPre, ComponentError> {
         let linker = self.sandbox.linker();
         let instance_pre = linker.instantiate_pre(component).map_err(|error| {
-            match interface.imports.iter().find(|name| !provided(name)) {
-                Some(import) => ComponentError::UnsupportedImport {
-                    import: import.clone(),
-                },
-                None => ComponentError::Compile(error),
+            let imports: Vec<String> = interface
+                .imports
+                .iter()
+                .filter(|name| !provided(name))
+                .cloned()
+                .collect();
+            if imports.is_empty() {
+                ComponentError::Compile(error)
+            } else {
+                ComponentError::UnsupportedImports { imports }
             }
         })?;
         let pre = match world {
@@ -195,6 +201,12 @@ impl ComponentCache {
         };
         pre.map_err(ComponentError::Compile)
     }
+}
+
+/// `a`, `b` and `c`, each in backticks, for error messages.
+fn quoted(names: &[String]) -> String {
+    let quoted: Vec<String> = names.iter().map(|n| format!("`{n}`")).collect();
+    quoted.join(", ")
 }
 
 /// Interface families the sandbox links; see `sandbox::wasi` for what each grants.

@@ -1,0 +1,195 @@
+//! Lead pseudonyms: a keyed hash of tenant and lead id, so the audit log can say which
+//! lead a record is about without holding anything that identifies the person once the
+//! lead is erased.
+
+use std::fmt;
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// The key file's name inside the data directory.
+pub const KEY_FILE_NAME: &str = "pseudonym.key";
+
+const KEY_LEN: usize = 32;
+
+/// Occurs when the pseudonym key cannot be read or created.
+#[derive(Debug, thiserror::Error)]
+pub enum PseudonymKeyError {
+    /// Occurs when the key file cannot be read, created or written.
+    #[error("cannot {action} pseudonym key '{path}': {source}")]
+    Io {
+        /// `read`, `create`, ...
+        action: &'static str,
+        /// The key file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: io::Error,
+    },
+    /// Occurs when the key file exists but does not hold exactly 32 bytes (truncated or
+    /// replaced): pseudonyms made with another key would not match earlier records.
+    #[error("pseudonym key '{path}' holds {len} bytes, expected {KEY_LEN}; restore it from backup")]
+    Length {
+        /// The key file.
+        path: PathBuf,
+        /// What it holds.
+        len: usize,
+    },
+    /// Occurs when the operating system's random source fails.
+    #[error("cannot generate a pseudonym key: {0}")]
+    Random(String),
+}
+
+/// Turns (tenant, lead id) into `lead-` + 16 hex chars with HMAC-SHA256 under a secret
+/// key. The same lead always gets the same pseudonym (so a reviewer can follow one lead
+/// through the log), different tenants' leads never share one by construction of the
+/// input, and without the key a pseudonym cannot be linked back to a lead id, even by
+/// trying likely ids.
+#[derive(Clone)]
+pub struct Pseudonymizer {
+    key: [u8; KEY_LEN],
+}
+
+impl fmt::Debug for Pseudonymizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Pseudonymizer { key: <redacted> }")
+    }
+}
+
+impl Pseudonymizer {
+    /// Reads `<data_dir>/pseudonym.key`, creating it with 32 random bytes (mode 0600) on
+    /// first use. Losing the key breaks the link between old and new records of a lead;
+    /// back it up with the database.
+    pub fn load_or_create(data_dir: &Path) -> Result<Pseudonymizer, PseudonymKeyError> {
+        let path = data_dir.join(KEY_FILE_NAME);
+        match fs::read(&path) {
+            Ok(bytes) => return Self::from_file_bytes(&path, &bytes),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(PseudonymKeyError::Io {
+                    action: "read",
+                    path,
+                    source,
+                });
+            }
+        }
+        let mut key = [0u8; KEY_LEN];
+        getrandom::fill(&mut key).map_err(|e| PseudonymKeyError::Random(e.to_string()))?;
+        // Write a temporary file, then hard-link it into place: the link fails if another
+        // process created the key meanwhile, and nobody ever reads a half-written key.
+        let tmp = data_dir.join(format!("{KEY_FILE_NAME}.{}.tmp", std::process::id()));
+        let io_error = |action, source| PseudonymKeyError::Io {
+            action,
+            path: path.clone(),
+            source,
+        };
+        let write = || -> io::Result<()> {
+            let mut file = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            file.write_all(&key)?;
+            file.sync_all()
+        };
+        if let Err(source) = write() {
+            let _ = fs::remove_file(&tmp);
+            return Err(io_error("create", source));
+        }
+        let linked = fs::hard_link(&tmp, &path);
+        let _ = fs::remove_file(&tmp);
+        match linked {
+            Ok(()) => {
+                if let Ok(dir) = fs::File::open(data_dir) {
+                    let _ = dir.sync_all();
+                }
+                Ok(Pseudonymizer { key })
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let bytes = fs::read(&path).map_err(|source| io_error("read", source))?;
+                Self::from_file_bytes(&path, &bytes)
+            }
+            Err(source) => Err(io_error("create", source)),
+        }
+    }
+
+    fn from_file_bytes(path: &Path, bytes: &[u8]) -> Result<Pseudonymizer, PseudonymKeyError> {
+        let key: [u8; KEY_LEN] = bytes.try_into().map_err(|_| PseudonymKeyError::Length {
+            path: path.to_owned(),
+            len: bytes.len(),
+        })?;
+        Ok(Pseudonymizer { key })
+    }
+
+    /// A pseudonymizer with a given key (tests, fixtures).
+    pub fn from_key(key: [u8; KEY_LEN]) -> Pseudonymizer {
+        Pseudonymizer { key }
+    }
+
+    /// The pseudonym of a tenant's lead: `lead-` + the first 8 bytes of
+    /// HMAC-SHA256(key, len(tenant) ‖ tenant ‖ len(lead id) ‖ lead id) in hex, lengths as
+    /// u64 big-endian so `("ab", "c")` and `("a", "bc")` differ.
+    pub fn pseudonym(&self, tenant: &str, lead_id: &str) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
+            .expect("HMAC takes a key of any length");
+        for part in [tenant, lead_id] {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part.as_bytes());
+        }
+        let tag = mac.finalize().into_bytes();
+        format!("lead-{}", hex::encode(&tag[..8]))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn pseudonyms_are_stable_keyed_and_tenant_scoped() {
+        let p = Pseudonymizer::from_key([7; 32]);
+        let a = p.pseudonym("acme", "lead-42");
+        assert_eq!(a, p.pseudonym("acme", "lead-42"));
+        assert!(a.starts_with("lead-") && a.len() == 21, "{a}");
+        assert!(a[5..].chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert_ne!(a, p.pseudonym("other", "lead-42"), "tenants do not share pseudonyms");
+        assert_ne!(p.pseudonym("ab", "c"), p.pseudonym("a", "bc"), "inputs are length-prefixed");
+        assert_ne!(a, Pseudonymizer::from_key([8; 32]).pseudonym("acme", "lead-42"));
+        assert!(!format!("{p:?}").contains('7'), "the key is not printed");
+    }
+
+    #[test]
+    fn the_key_file_is_created_once_private_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Pseudonymizer::load_or_create(dir.path()).unwrap();
+        let path = dir.path().join(KEY_FILE_NAME);
+        let meta = fs::metadata(&path).unwrap();
+        assert_eq!(meta.len(), 32);
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        let again = Pseudonymizer::load_or_create(dir.path()).unwrap();
+        assert_eq!(first.pseudonym("t", "l"), again.pseudonym("t", "l"));
+        let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary file left behind");
+
+        let other = tempfile::tempdir().unwrap();
+        let fresh = Pseudonymizer::load_or_create(other.path()).unwrap();
+        assert_ne!(first.pseudonym("t", "l"), fresh.pseudonym("t", "l"), "keys are random");
+    }
+
+    #[test]
+    fn a_damaged_key_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(KEY_FILE_NAME), b"short").unwrap();
+        let err = Pseudonymizer::load_or_create(dir.path()).unwrap_err();
+        assert!(
+            err.to_string().contains("holds 5 bytes, expected 32"),
+            "{err}"
+        );
+    }
+}

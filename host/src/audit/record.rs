@@ -1,0 +1,358 @@
+//! Audit entries (what a caller supplies), audit records (what the log holds) and the
+//! canonical encoding their hash chain is computed over. Pure: no I/O.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::consent::{Decision, DenyReason, Purpose};
+
+/// The `prev_hash` of a tenant's first record: 64 zeros.
+pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// Whether a use of personal data was allowed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuditDecision {
+    /// The value was released (or the action performed) after this record was durable.
+    Allowed,
+    /// Nothing was released; the reason says why.
+    Denied,
+}
+
+impl AuditDecision {
+    /// `allowed` or `denied`, as stored.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AuditDecision::Allowed => "allowed",
+            AuditDecision::Denied => "denied",
+        }
+    }
+}
+
+impl fmt::Display for AuditDecision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One use of personal data to record, as the host supplies it: every read (allowed or
+/// denied), every tag written and every message sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEntry {
+    /// The tenant whose chain this joins.
+    pub tenant: String,
+    /// Host clock (ms since the Unix epoch) when the decision was made: the same
+    /// instant `decide` judged consents at, so a reviewer can check expiries against it.
+    pub time_ms: i64,
+    /// The plugin's name, from its manifest.
+    pub plugin: String,
+    /// The plugin's version, from its manifest.
+    pub plugin_version: String,
+    /// The digest of the component that ran: the exact code, not just its version label.
+    pub component_digest: String,
+    /// The call it happened in.
+    pub call_id: String,
+    /// The lead's pseudonym ([`super::Pseudonymizer`]), never the lead id itself, so an
+    /// erased lead leaves no personal data here. `None` when the call has no known lead.
+    pub lead: Option<String>,
+    /// What was used: `phone`, `preferences.preferred_time`, `transcript`,
+    /// `recording`, `message:whatsapp`, `tag`.
+    pub resource: String,
+    /// The purpose it was used for.
+    pub purpose: Purpose,
+    /// Allowed or denied.
+    pub decision: AuditDecision,
+    /// Why it was denied; `None` when allowed.
+    pub reason: Option<DenyReason>,
+    /// The consent that allowed it; `None` when denied.
+    pub consent_id: Option<i64>,
+}
+
+/// Who made a use of personal data: the parts of an [`AuditEntry`] that stay the same
+/// for a whole call, so callers build entries with [`AuditContext::entry`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditContext {
+    /// See [`AuditEntry::tenant`].
+    pub tenant: String,
+    /// See [`AuditEntry::plugin`].
+    pub plugin: String,
+    /// See [`AuditEntry::plugin_version`].
+    pub plugin_version: String,
+    /// See [`AuditEntry::component_digest`].
+    pub component_digest: String,
+    /// See [`AuditEntry::call_id`].
+    pub call_id: String,
+    /// See [`AuditEntry::lead`].
+    pub lead: Option<String>,
+}
+
+impl AuditContext {
+    /// The entry recording `decision` for `resource` and `purpose` at `time_ms`.
+    pub fn entry(
+        &self,
+        resource: impl Into<String>,
+        purpose: Purpose,
+        decision: &Decision,
+        time_ms: i64,
+    ) -> AuditEntry {
+        let (audit_decision, reason, consent_id) = match decision {
+            Decision::Allow { consent_id } => (AuditDecision::Allowed, None, Some(*consent_id)),
+            Decision::Deny(reason) => (AuditDecision::Denied, Some(reason.clone()), None),
+        };
+        AuditEntry {
+            tenant: self.tenant.clone(),
+            time_ms,
+            plugin: self.plugin.clone(),
+            plugin_version: self.plugin_version.clone(),
+            component_digest: self.component_digest.clone(),
+            call_id: self.call_id.clone(),
+            lead: self.lead.clone(),
+            resource: resource.into(),
+            purpose,
+            decision: audit_decision,
+            reason,
+            consent_id,
+        }
+    }
+}
+
+/// One record of the audit log: an entry with its place in the tenant's hash chain.
+///
+/// Purpose, decision and reason are kept as the text that was written (and hashed), so
+/// a log written by a newer version, with a purpose this version does not know, still
+/// loads, verifies and exports.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRecord {
+    /// The tenant whose chain it belongs to.
+    pub tenant: String,
+    /// Position in the tenant's chain: 1, 2, 3, ... without gaps.
+    pub seq: i64,
+    /// See [`AuditEntry::time_ms`].
+    pub time_ms: i64,
+    /// See [`AuditEntry::plugin`].
+    pub plugin: String,
+    /// See [`AuditEntry::plugin_version`].
+    pub plugin_version: String,
+    /// See [`AuditEntry::component_digest`].
+    pub component_digest: String,
+    /// See [`AuditEntry::call_id`].
+    pub call_id: String,
+    /// See [`AuditEntry::lead`].
+    pub lead: Option<String>,
+    /// See [`AuditEntry::resource`].
+    pub resource: String,
+    /// The purpose's spelling (`call-handling`, ...).
+    pub purpose: String,
+    /// `allowed` or `denied`.
+    pub decision: String,
+    /// The deny reason's code (`no-consent`, ...), if denied.
+    pub reason: Option<String>,
+    /// See [`AuditEntry::consent_id`].
+    pub consent_id: Option<i64>,
+    /// The hash of the tenant's previous record ([`GENESIS_HASH`] for the first).
+    pub prev_hash: String,
+    /// Lowercase hex SHA-256 of [`AuditRecord::canonical_bytes`].
+    pub hash: String,
+}
+
+impl AuditRecord {
+    /// Places `entry` at `seq` after a record whose hash is `prev_hash`, computing its
+    /// hash. Used by the store inside the append transaction.
+    pub fn seal(entry: &AuditEntry, seq: i64, prev_hash: &str) -> AuditRecord {
+        let mut record = AuditRecord {
+            tenant: entry.tenant.clone(),
+            seq,
+            time_ms: entry.time_ms,
+            plugin: entry.plugin.clone(),
+            plugin_version: entry.plugin_version.clone(),
+            component_digest: entry.component_digest.clone(),
+            call_id: entry.call_id.clone(),
+            lead: entry.lead.clone(),
+            resource: entry.resource.clone(),
+            purpose: entry.purpose.as_str().to_owned(),
+            decision: entry.decision.as_str().to_owned(),
+            reason: entry.reason.as_ref().map(|r| r.as_str().to_owned()),
+            consent_id: entry.consent_id,
+            prev_hash: prev_hash.to_owned(),
+            hash: String::new(),
+        };
+        record.hash = record.compute_hash();
+        record
+    }
+
+    /// The bytes the hash is taken over (encoding version 1). Every field except `hash`
+    /// is encoded in this fixed order, so no field can change, move or be reinterpreted
+    /// without changing the hash:
+    ///
+    /// ```text
+    /// text("cally-audit-v1")                    domain separation and version
+    /// text(tenant)  int(seq)  int(time_ms)
+    /// text(plugin)  text(plugin_version)  text(component_digest)  text(call_id)
+    /// opt_text(lead)  text(resource)  text(purpose)  text(decision)
+    /// opt_text(reason)  opt_int(consent_id)  text(prev_hash)
+    ///
+    /// text(s)     = u64 big-endian byte length of s, then the UTF-8 bytes of s
+    /// int(i)      = i64 big-endian, two's complement (8 bytes)
+    /// opt_text(o) = 0x00 if absent; 0x01 then text(s) if present
+    /// opt_int(o)  = 0x00 if absent; 0x01 then int(i) if present
+    /// ```
+    ///
+    /// Length prefixes make the encoding unambiguous (`"ab","c"` and `"a","bc"` differ)
+    /// without relying on any serializer's map ordering or escaping.
+    pub fn canonical_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        text(&mut out, "cally-audit-v1");
+        text(&mut out, &self.tenant);
+        int(&mut out, self.seq);
+        int(&mut out, self.time_ms);
+        text(&mut out, &self.plugin);
+        text(&mut out, &self.plugin_version);
+        text(&mut out, &self.component_digest);
+        text(&mut out, &self.call_id);
+        opt_text(&mut out, self.lead.as_deref());
+        text(&mut out, &self.resource);
+        text(&mut out, &self.purpose);
+        text(&mut out, &self.decision);
+        opt_text(&mut out, self.reason.as_deref());
+        match self.consent_id {
+            None => out.push(0),
+            Some(id) => {
+                out.push(1);
+                int(&mut out, id);
+            }
+        }
+        text(&mut out, &self.prev_hash);
+        out
+    }
+
+    /// Lowercase hex SHA-256 of [`AuditRecord::canonical_bytes`]: what `hash` must be.
+    pub fn compute_hash(&self) -> String {
+        hex::encode(Sha256::digest(self.canonical_bytes()))
+    }
+}
+
+fn text(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u64).to_be_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn int(out: &mut Vec<u8>, i: i64) {
+    out.extend_from_slice(&i.to_be_bytes());
+}
+
+fn opt_text(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        None => out.push(0),
+        Some(s) => {
+            out.push(1);
+            text(out, s);
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A context for tests: tenant `tenant`, plugin `reminder` 1.0.0, call `call-1`.
+    pub(crate) fn context(tenant: &str) -> AuditContext {
+        AuditContext {
+            tenant: tenant.into(),
+            plugin: "reminder".into(),
+            plugin_version: "1.0.0".into(),
+            component_digest: "sha256:abcd".into(),
+            call_id: "call-1".into(),
+            lead: Some("lead-0123456789abcdef".into()),
+        }
+    }
+
+    #[test]
+    fn entries_carry_the_decision() {
+        let ctx = context("acme");
+        let allowed = ctx.entry("phone", Purpose::CallHandling, &Decision::Allow { consent_id: 4 }, 10);
+        assert_eq!(
+            (allowed.decision, allowed.reason.clone(), allowed.consent_id),
+            (AuditDecision::Allowed, None, Some(4))
+        );
+        let denied = ctx.entry(
+            "message:sms",
+            Purpose::Marketing,
+            &Decision::Deny(DenyReason::NoConsent {
+                purpose: Purpose::Marketing,
+                channel: None,
+            }),
+            11,
+        );
+        let record = AuditRecord::seal(&denied, 1, GENESIS_HASH);
+        assert_eq!(record.decision, "denied");
+        assert_eq!(record.reason.as_deref(), Some("no-consent"));
+        assert_eq!(record.consent_id, None);
+        assert_eq!(record.purpose, "marketing");
+        assert_eq!(record.hash, record.compute_hash());
+        assert_eq!(record.hash.len(), 64);
+    }
+
+    #[test]
+    fn the_encoding_is_pinned() {
+        // Changing the encoding breaks every stored chain: this test pins version 1.
+        let entry = context("acme").entry(
+            "phone",
+            Purpose::CallHandling,
+            &Decision::Allow { consent_id: 1 },
+            1_700_000_000_000,
+        );
+        let record = AuditRecord::seal(&entry, 1, GENESIS_HASH);
+        let bytes = record.canonical_bytes();
+        assert_eq!(&bytes[..8], &14u64.to_be_bytes());
+        assert_eq!(&bytes[8..22], b"cally-audit-v1");
+        assert_eq!(&bytes[22..30], &4u64.to_be_bytes());
+        assert_eq!(&bytes[30..34], b"acme");
+        assert_eq!(&bytes[34..42], &1i64.to_be_bytes());
+        assert_eq!(
+            record.hash,
+            hex::encode(Sha256::digest(&bytes)),
+            "hash is SHA-256 over the canonical bytes"
+        );
+    }
+
+    #[test]
+    fn every_field_changes_the_hash() {
+        let entry = context("acme").entry(
+            "phone",
+            Purpose::CallHandling,
+            &Decision::Allow { consent_id: 1 },
+            5,
+        );
+        let base = AuditRecord::seal(&entry, 3, GENESIS_HASH);
+        let edits: Vec<(&str, Box<dyn Fn(&mut AuditRecord)>)> = vec![
+            ("tenant", Box::new(|r| r.tenant = "acm".into())),
+            ("seq", Box::new(|r| r.seq = 4)),
+            ("time", Box::new(|r| r.time_ms = 6)),
+            ("plugin", Box::new(|r| r.plugin = "x".into())),
+            ("version", Box::new(|r| r.plugin_version = "1.0.1".into())),
+            ("digest", Box::new(|r| r.component_digest = "sha256:abce".into())),
+            ("call", Box::new(|r| r.call_id = "call-2".into())),
+            ("lead none", Box::new(|r| r.lead = None)),
+            ("lead empty", Box::new(|r| r.lead = Some(String::new()))),
+            ("resource", Box::new(|r| r.resource = "email".into())),
+            ("purpose", Box::new(|r| r.purpose = "marketing".into())),
+            ("decision", Box::new(|r| r.decision = "denied".into())),
+            ("reason", Box::new(|r| r.reason = Some("no-consent".into()))),
+            ("consent", Box::new(|r| r.consent_id = Some(2))),
+            ("consent none", Box::new(|r| r.consent_id = None)),
+            ("prev", Box::new(|r| r.prev_hash = "1".repeat(64))),
+            // Moving bytes between adjacent fields must not collide.
+            ("shift", Box::new(|r| {
+                r.plugin = "reminder1".into();
+                r.plugin_version = ".0.0".into();
+            })),
+        ];
+        for (name, edit) in edits {
+            let mut edited = base.clone();
+            edit(&mut edited);
+            assert_ne!(edited.compute_hash(), base.hash, "editing {name} must change the hash");
+        }
+    }
+}

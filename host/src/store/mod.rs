@@ -1,0 +1,544 @@
+//! Persistence behind one interface, [`Store`]: leads, consents, calls, tags, the
+//! message outbox and the audit log. [`SqliteStore`] (one file under the data
+//! directory, nothing to install) is the backend today; a PostgreSQL backend for
+//! several hosts implements the same trait next, so callers hold an
+//! `Arc<dyn Store>` and never see SQL.
+//!
+//! Capabilities do not call this directly for personal data: they go through
+//! [`crate::consent`] and [`crate::audit`], which call this.
+
+mod sqlite;
+
+pub use sqlite::{DB_FILE_NAME, SqliteStore};
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::audit::{AuditEntry, AuditRecord};
+use crate::consent::{AgeStatus, Channel, ConsentRecord, DataField, LeadState, ParseError, Purpose};
+
+/// Errors from the store. Messages name the tenant, lead or row involved.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Occurs when the data directory cannot be created.
+    #[error("cannot create data directory '{path}': {source}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Occurs when the database file cannot be opened or configured.
+    #[error("cannot open database '{path}': {source}")]
+    Open {
+        /// The database file (`:memory:` for an in-memory one).
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Occurs when the migrations cannot be applied (for example, the database was
+    /// written by a newer Cally, or a released migration was edited).
+    #[error("cannot migrate database '{path}': {source}")]
+    Migrate {
+        /// The database file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: sqlx::migrate::MigrateError,
+    },
+    /// Occurs when a consent, tag or message names a lead the tenant does not have.
+    #[error("unknown lead '{lead}' for tenant '{tenant}'")]
+    UnknownLead {
+        /// The tenant.
+        tenant: String,
+        /// The lead id.
+        lead: String,
+    },
+    /// Occurs when writing to a lead that was erased: an erased lead is never
+    /// brought back (a returning person gets a new lead id).
+    #[error("lead '{lead}' of tenant '{tenant}' was erased; it cannot be changed or given consent")]
+    LeadErased {
+        /// The tenant.
+        tenant: String,
+        /// The lead id.
+        lead: String,
+    },
+    /// Occurs when a consent, call or message id is not the tenant's.
+    #[error("{what} not found for tenant '{tenant}'")]
+    NotFound {
+        /// The tenant.
+        tenant: String,
+        /// What was looked for: `consent 7`, `call 'c-1'`, ...
+        what: String,
+    },
+    /// Occurs when a value to store is malformed (for example, an expiry before the
+    /// grant).
+    #[error("invalid {what}: {detail}")]
+    Invalid {
+        /// What was invalid: `consent for lead 'x'`, ...
+        what: String,
+        /// What is wrong with it.
+        detail: String,
+    },
+    /// Occurs when a stored value cannot be read back as its type (a database edited
+    /// by hand, or written by a newer version).
+    #[error("stored {table}.{column} of {row} holds {value:?}: {detail}")]
+    Corrupt {
+        /// The table.
+        table: &'static str,
+        /// The column.
+        column: &'static str,
+        /// Which row: `tenant 'acme' lead 'l-1'`, ...
+        row: String,
+        /// The stored value.
+        value: String,
+        /// Why it cannot be read.
+        detail: String,
+    },
+    /// Occurs when the database refuses or fails an operation (disk full, I/O error,
+    /// locked for longer than the busy timeout, a trigger aborting, ...).
+    #[error("database error while {action}: {source}")]
+    Database {
+        /// What the store was doing: `appending 12 audit records`, ...
+        action: String,
+        /// The underlying error.
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+/// A lead as stored. Personal fields are `None` when unknown or erased.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Lead {
+    /// The tenant owning it.
+    pub tenant: String,
+    /// The tenant-chosen lead id.
+    pub lead_id: String,
+    /// Full name.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Phone number.
+    #[serde(default)]
+    pub phone: Option<String>,
+    /// Email address.
+    #[serde(default)]
+    pub email: Option<String>,
+    /// Location.
+    #[serde(default)]
+    pub location: Option<String>,
+    /// Preferred language.
+    #[serde(default)]
+    pub language: Option<String>,
+    /// Free-form preferences (`preferred_time`, ...), a JSON object.
+    #[serde(default)]
+    pub preferences: Option<Map<String, Value>>,
+    /// Known age; unknown is treated as a minor.
+    #[serde(default = "unknown_age")]
+    pub age: AgeStatus,
+    /// The lead restricted processing: every read is denied.
+    #[serde(default)]
+    pub restricted: bool,
+    /// When the lead was erased. Output only: set by [`Store::erase_lead`].
+    #[serde(default)]
+    pub erased_at_ms: Option<i64>,
+    /// When the row was created (host clock). Output only.
+    #[serde(default)]
+    pub created_at_ms: i64,
+    /// When the row was last written (host clock). Output only.
+    #[serde(default)]
+    pub updated_at_ms: i64,
+}
+
+fn unknown_age() -> AgeStatus {
+    AgeStatus::Unknown
+}
+
+impl Lead {
+    /// A lead with no personal data and unknown age (so treated as a minor until told).
+    pub fn new(tenant: impl Into<String>, lead_id: impl Into<String>) -> Lead {
+        Lead {
+            tenant: tenant.into(),
+            lead_id: lead_id.into(),
+            name: None,
+            phone: None,
+            email: None,
+            location: None,
+            language: None,
+            preferences: None,
+            age: AgeStatus::Unknown,
+            restricted: false,
+            erased_at_ms: None,
+            created_at_ms: 0,
+            updated_at_ms: 0,
+        }
+    }
+
+    /// What [`crate::consent::decide`] needs to know about the lead.
+    pub fn state(&self) -> LeadState {
+        LeadState {
+            age: self.age,
+            restricted: self.restricted,
+            erased: self.erased_at_ms.is_some(),
+        }
+    }
+
+    /// The value of one field as text (preferences as a JSON object). Call only after
+    /// `decide` allowed it and its audit record is durable.
+    pub fn field(&self, field: DataField) -> Option<String> {
+        match field {
+            DataField::Name => self.name.clone(),
+            DataField::Phone => self.phone.clone(),
+            DataField::Email => self.email.clone(),
+            DataField::Location => self.location.clone(),
+            DataField::Language => self.language.clone(),
+            DataField::Preferences => self
+                .preferences
+                .as_ref()
+                .map(|p| Value::Object(p.clone()).to_string()),
+        }
+    }
+
+    /// One preference (`preferences.<key>`). Same rule as [`Lead::field`].
+    pub fn preference(&self, key: &str) -> Option<&Value> {
+        self.preferences.as_ref()?.get(key)
+    }
+}
+
+/// A consent to record; the store assigns the id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewConsent {
+    /// The tenant.
+    pub tenant: String,
+    /// The lead (must exist and not be erased).
+    pub lead_id: String,
+    /// See [`ConsentRecord::purpose`].
+    pub purpose: Purpose,
+    /// See [`ConsentRecord::channel`].
+    #[serde(default)]
+    pub channel: Option<Channel>,
+    /// See [`ConsentRecord::granted_at_ms`].
+    pub granted_at_ms: i64,
+    /// See [`ConsentRecord::expires_at_ms`]; must be after `granted_at_ms`.
+    #[serde(default)]
+    pub expires_at_ms: Option<i64>,
+    /// See [`ConsentRecord::source`].
+    pub source: String,
+    /// See [`ConsentRecord::evidence`].
+    pub evidence: String,
+    /// See [`ConsentRecord::parental`].
+    #[serde(default)]
+    pub parental: bool,
+}
+
+/// A CRM tag to write (after `decide` allowed it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewTag {
+    /// The tenant.
+    pub tenant: String,
+    /// The lead tagged.
+    pub lead_id: String,
+    /// The tag text.
+    pub tag: String,
+    /// The call whose plugin wrote it.
+    pub call_id: String,
+    /// The plugin that wrote it.
+    pub plugin: String,
+    /// Host clock.
+    pub created_at_ms: i64,
+}
+
+/// A stored CRM tag.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LeadTag {
+    /// Row id.
+    pub id: i64,
+    /// The tenant.
+    pub tenant: String,
+    /// The lead tagged.
+    pub lead_id: String,
+    /// The tag text.
+    pub tag: String,
+    /// The call whose plugin wrote it.
+    pub call_id: String,
+    /// The plugin that wrote it.
+    pub plugin: String,
+    /// Host clock.
+    pub created_at_ms: i64,
+}
+
+/// Where a queued message stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MessageStatus {
+    /// Waiting for the sender.
+    Queued,
+    /// Handed to the channel's provider.
+    Sent,
+    /// The provider refused it.
+    Failed,
+    /// Dropped before sending (the lead was erased).
+    Cancelled,
+}
+
+impl MessageStatus {
+    /// The stored spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Queued => "queued",
+            MessageStatus::Sent => "sent",
+            MessageStatus::Failed => "failed",
+            MessageStatus::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for MessageStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for MessageStatus {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        match s {
+            "queued" => Ok(MessageStatus::Queued),
+            "sent" => Ok(MessageStatus::Sent),
+            "failed" => Ok(MessageStatus::Failed),
+            "cancelled" => Ok(MessageStatus::Cancelled),
+            _ => Err(ParseError {
+                kind: "message status",
+                value: s.to_owned(),
+                allowed: "queued, sent, failed, cancelled".to_owned(),
+            }),
+        }
+    }
+}
+
+/// A message to queue (after `decide` allowed it on its channel). It carries no
+/// address: the host resolves that from the lead record when it sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// The tenant.
+    pub tenant: String,
+    /// The recipient lead.
+    pub lead_id: String,
+    /// The channel (consent was checked for exactly this one).
+    pub channel: Channel,
+    /// The tenant's template name.
+    pub template: String,
+    /// Template parameters (any JSON value).
+    pub params: Value,
+    /// The call whose plugin asked for it.
+    pub call_id: String,
+    /// Host clock.
+    pub created_at_ms: i64,
+}
+
+/// A message in the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutboxMessage {
+    /// Row id.
+    pub id: i64,
+    /// The tenant.
+    pub tenant: String,
+    /// The recipient lead.
+    pub lead_id: String,
+    /// The channel.
+    pub channel: Channel,
+    /// The template name.
+    pub template: String,
+    /// Template parameters; `None` once the lead was erased.
+    pub params: Option<Value>,
+    /// The call whose plugin asked for it.
+    pub call_id: String,
+    /// Where it stands.
+    pub status: MessageStatus,
+    /// The address it was sent to, filled by the host at send time.
+    pub address: Option<String>,
+    /// Host clock at enqueue.
+    pub created_at_ms: i64,
+    /// Host clock at the last status change.
+    pub updated_at_ms: i64,
+}
+
+/// The start of a call, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallStart {
+    /// The tenant.
+    pub tenant: String,
+    /// The platform's call id.
+    pub call_id: String,
+    /// The plugin that runs it.
+    pub plugin: String,
+    /// Its version.
+    pub plugin_version: String,
+    /// Its component digest.
+    pub component_digest: String,
+    /// The lead called, if known.
+    pub lead_id: Option<String>,
+    /// Host clock.
+    pub started_at_ms: i64,
+}
+
+/// A call as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CallRecord {
+    /// The tenant.
+    pub tenant: String,
+    /// The platform's call id.
+    pub call_id: String,
+    /// The plugin that ran it.
+    pub plugin: String,
+    /// Its version.
+    pub plugin_version: String,
+    /// Its component digest.
+    pub component_digest: String,
+    /// The lead called, if known.
+    pub lead_id: Option<String>,
+    /// Host clock at start.
+    pub started_at_ms: i64,
+    /// Host clock at end, once ended.
+    pub ended_at_ms: Option<i64>,
+    /// The call's result, once ended.
+    pub result: Option<Value>,
+}
+
+/// Which audit records to read. Every field narrows; the default reads them all.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditFilter {
+    /// Only records about this lead pseudonym.
+    pub lead: Option<String>,
+    /// Only records at or after this time (ms).
+    pub from_ms: Option<i64>,
+    /// Only records before this time (ms).
+    pub to_ms: Option<i64>,
+}
+
+/// The newest record of a tenant's chain, as the store last wrote it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AuditHead {
+    /// The tenant.
+    pub tenant: String,
+    /// The newest record's sequence number.
+    pub last_seq: i64,
+    /// The newest record's hash.
+    pub last_hash: String,
+}
+
+/// A tenant's audit records in sequence order and its head, from one snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditChain {
+    /// Every record of the tenant, in sequence order.
+    pub records: Vec<AuditRecord>,
+    /// The stored head, if any.
+    pub head: Option<AuditHead>,
+}
+
+/// Everything the host persists. Implemented by [`SqliteStore`] now and by a PostgreSQL
+/// backend next; callers hold an `Arc<dyn Store>`.
+///
+/// Every method takes the tenant (directly or in its argument) and touches only that
+/// tenant's rows. Async because every call waits on the database; `async_trait` because
+/// callers need `dyn Store`.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates the tenant if it does not exist yet.
+    async fn ensure_tenant(&self, tenant: &str) -> Result<(), StoreError>;
+
+    /// Creates or replaces a lead's fields, age and restriction (creating the tenant on
+    /// first use). Fails with [`StoreError::LeadErased`] for an erased lead.
+    async fn upsert_lead(&self, lead: &Lead) -> Result<(), StoreError>;
+
+    /// The lead, if the tenant has it.
+    async fn lead(&self, tenant: &str, lead_id: &str) -> Result<Option<Lead>, StoreError>;
+
+    /// Erases a lead: clears its personal fields, deletes its tags, strips and cancels
+    /// its queued messages, and marks it erased (every later read is denied
+    /// `lead-erased`). Its consents stay as evidence; its audit records never held
+    /// personal data.
+    async fn erase_lead(&self, tenant: &str, lead_id: &str, at_ms: i64) -> Result<(), StoreError>;
+
+    /// Records a consent and returns it with its id.
+    async fn grant_consent(&self, consent: &NewConsent) -> Result<ConsentRecord, StoreError>;
+
+    /// Withdraws a consent from `at_ms` (withdrawing again keeps the first time) and
+    /// returns it.
+    async fn withdraw_consent(
+        &self,
+        tenant: &str,
+        consent_id: i64,
+        at_ms: i64,
+    ) -> Result<ConsentRecord, StoreError>;
+
+    /// All of a lead's consents, withdrawn and expired ones included, oldest first.
+    async fn consents(&self, tenant: &str, lead_id: &str) -> Result<Vec<ConsentRecord>, StoreError>;
+
+    /// Writes a CRM tag; returns its id.
+    async fn insert_tag(&self, tag: &NewTag) -> Result<i64, StoreError>;
+
+    /// A lead's tags, oldest first.
+    async fn lead_tags(&self, tenant: &str, lead_id: &str) -> Result<Vec<LeadTag>, StoreError>;
+
+    /// Queues a message; returns its id.
+    async fn enqueue_message(&self, message: &NewMessage) -> Result<i64, StoreError>;
+
+    /// Sets a message's status, and the address it was sent to.
+    async fn set_message_status(
+        &self,
+        tenant: &str,
+        message_id: i64,
+        status: MessageStatus,
+        address: Option<&str>,
+        at_ms: i64,
+    ) -> Result<(), StoreError>;
+
+    /// A lead's messages, oldest first.
+    async fn outbox(&self, tenant: &str, lead_id: &str) -> Result<Vec<OutboxMessage>, StoreError>;
+
+    /// Records the start of a call (creating the tenant on first use).
+    async fn record_call_start(&self, call: &CallStart) -> Result<(), StoreError>;
+
+    /// Records the end of a call and its result.
+    async fn record_call_end(
+        &self,
+        tenant: &str,
+        call_id: &str,
+        ended_at_ms: i64,
+        result: &Value,
+    ) -> Result<(), StoreError>;
+
+    /// A call, if recorded.
+    async fn call(&self, tenant: &str, call_id: &str) -> Result<Option<CallRecord>, StoreError>;
+
+    /// Appends entries (of any tenants) to their tenants' chains in ONE transaction:
+    /// each tenant's chain continues from its stored head, and the heads are updated in
+    /// the same transaction. Returns the records in the order of `entries`, durable
+    /// once this returns `Ok`. On error nothing of the batch is stored.
+    async fn append_audit_batch(&self, entries: &[AuditEntry]) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// A tenant's audit records matching `filter`, in sequence order.
+    async fn audit_records(
+        &self,
+        tenant: &str,
+        filter: &AuditFilter,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
+
+    /// A tenant's whole chain and its head, read from one consistent snapshot (so an
+    /// append running meanwhile is either wholly in both or in neither).
+    async fn audit_chain(&self, tenant: &str) -> Result<AuditChain, StoreError>;
+
+    /// The head of a tenant's chain, if it has records.
+    async fn audit_head(&self, tenant: &str) -> Result<Option<AuditHead>, StoreError>;
+
+    /// Every tenant with an audit chain (a head or any record), sorted.
+    async fn audit_tenants(&self) -> Result<Vec<String>, StoreError>;
+}

@@ -1,0 +1,1139 @@
+//! The SQLite backend: one file, `<data_dir>/cally.db`, in WAL mode with
+//! `synchronous = FULL`, so a commit is on disk when it returns.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, Sqlite};
+
+use super::{
+    AuditChain, AuditFilter, AuditHead, CallRecord, CallStart, Lead, LeadTag, MessageStatus, NewConsent,
+    NewMessage, NewTag, OutboxMessage, Store, StoreError,
+};
+use crate::audit::{AuditEntry, AuditRecord, GENESIS_HASH};
+use crate::consent::{ConsentRecord, ParseError};
+
+/// The database file's name inside the data directory.
+pub const DB_FILE_NAME: &str = "cally.db";
+
+/// How long a statement waits for another connection's (or process's) write lock
+/// before failing with "database is locked".
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Read connections: reads run in parallel with the writer in WAL mode.
+const READ_CONNECTIONS: u32 = 4;
+
+/// The embedded migrations (`host/migrations`).
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// The SQLite backend of [`Store`].
+///
+/// Writes go through a pool of ONE connection, so this process never competes with
+/// itself for SQLite's single write lock (no `SQLITE_BUSY` between our own
+/// transactions), and each write transaction starts with `BEGIN IMMEDIATE`, taking the
+/// lock up front rather than failing on upgrade when another process writes. Reads use
+/// a separate pool of read-only connections.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    /// The one write connection.
+    writer: SqlitePool,
+    /// Read-only connections (the same pool as `writer` for an in-memory database).
+    reader: SqlitePool,
+    /// The database file, or `:memory:`.
+    path: PathBuf,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `<data_dir>/cally.db` and applies the migrations.
+    /// Creates `data_dir` if it does not exist.
+    pub async fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
+            path: data_dir.to_owned(),
+            source,
+        })?;
+        let path = data_dir.join(DB_FILE_NAME);
+        let open_error = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
+        let base = SqliteConnectOptions::new()
+            .filename(&path)
+            .busy_timeout(BUSY_TIMEOUT)
+            .foreign_keys(true);
+        let write_options = base
+            .clone()
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // FULL: in WAL mode, every commit syncs the WAL, so an audit record is
+            // durable before the value it covers is released (NORMAL could lose the
+            // last commits on power loss).
+            .synchronous(SqliteSynchronous::Full);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .connect_with(write_options)
+            .await
+            .map_err(open_error)?;
+        MIGRATOR
+            .run(&writer)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                path: path.clone(),
+                source,
+            })?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(READ_CONNECTIONS)
+            .connect_with(base.read_only(true))
+            .await
+            .map_err(open_error)?;
+        tracing::debug!(path = %path.display(), "opened sqlite store");
+        Ok(SqliteStore {
+            writer,
+            reader,
+            path,
+        })
+    }
+
+    /// Opens a fresh in-memory database (for unit tests: nothing is durable).
+    pub async fn open_in_memory() -> Result<SqliteStore, StoreError> {
+        let path = PathBuf::from(":memory:");
+        let options = SqliteConnectOptions::from_str("sqlite::memory:")
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?
+            .foreign_keys(true);
+        // One connection that is never closed: the database lives as long as it does.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open {
+                path: path.clone(),
+                source,
+            })?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(SqliteStore {
+            writer: pool.clone(),
+            reader: pool,
+            path,
+        })
+    }
+
+    /// The database file (`:memory:` for an in-memory store).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Closes every connection, waiting for running statements.
+    pub async fn close(&self) {
+        self.writer.close().await;
+        self.reader.close().await;
+    }
+
+    /// Starts a write transaction holding the write lock.
+    async fn begin(&self, action: &str) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
+        self.writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|source| database(format!("starting a transaction for {action}"), source))
+    }
+}
+
+fn database(action: impl Into<String>, source: sqlx::Error) -> StoreError {
+    StoreError::Database {
+        action: action.into(),
+        source,
+    }
+}
+
+/// The host clock, ms since the Unix epoch.
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Reads one column, naming it if the stored type is wrong.
+fn get<'r, T>(row: &'r SqliteRow, table: &'static str, column: &'static str) -> Result<T, StoreError>
+where
+    T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
+{
+    row.try_get(column)
+        .map_err(|source| database(format!("reading {table}.{column}"), source))
+}
+
+/// Parses a stored spelling (purpose, channel, ...), naming the row if it is unknown.
+fn parse<T: FromStr<Err = ParseError>>(
+    table: &'static str,
+    column: &'static str,
+    row: impl FnOnce() -> String,
+    value: String,
+) -> Result<T, StoreError> {
+    value.parse().map_err(|e: ParseError| StoreError::Corrupt {
+        table,
+        column,
+        row: row(),
+        detail: e.to_string(),
+        value,
+    })
+}
+
+fn parse_json(
+    table: &'static str,
+    column: &'static str,
+    row: impl FnOnce() -> String,
+    value: String,
+) -> Result<Value, StoreError> {
+    serde_json::from_str(&value).map_err(|e| StoreError::Corrupt {
+        table,
+        column,
+        row: row(),
+        detail: e.to_string(),
+        value,
+    })
+}
+
+fn lead_from_row(row: &SqliteRow) -> Result<Lead, StoreError> {
+    let tenant: String = get(row, "leads", "tenant")?;
+    let lead_id: String = get(row, "leads", "lead_id")?;
+    let which = || format!("tenant '{tenant}' lead '{lead_id}'");
+    let age = parse("leads", "age_status", which, get(row, "leads", "age_status")?)?;
+    let preferences = match get::<Option<String>>(row, "leads", "preferences")? {
+        None => None,
+        Some(text) => match parse_json("leads", "preferences", which, text.clone())? {
+            Value::Object(map) => Some(map),
+            _ => {
+                return Err(StoreError::Corrupt {
+                    table: "leads",
+                    column: "preferences",
+                    row: which(),
+                    value: text,
+                    detail: "not a JSON object".into(),
+                });
+            }
+        },
+    };
+    Ok(Lead {
+        name: get(row, "leads", "name")?,
+        phone: get(row, "leads", "phone")?,
+        email: get(row, "leads", "email")?,
+        location: get(row, "leads", "location")?,
+        language: get(row, "leads", "language")?,
+        preferences,
+        age,
+        restricted: get(row, "leads", "restricted")?,
+        erased_at_ms: get(row, "leads", "erased_at_ms")?,
+        created_at_ms: get(row, "leads", "created_at_ms")?,
+        updated_at_ms: get(row, "leads", "updated_at_ms")?,
+        tenant,
+        lead_id,
+    })
+}
+
+fn consent_from_row(row: &SqliteRow) -> Result<ConsentRecord, StoreError> {
+    let id: i64 = get(row, "consents", "id")?;
+    let which = || format!("consent {id}");
+    let channel = match get::<Option<String>>(row, "consents", "channel")? {
+        None => None,
+        Some(text) => Some(parse("consents", "channel", which, text)?),
+    };
+    Ok(ConsentRecord {
+        id,
+        tenant: get(row, "consents", "tenant")?,
+        lead: get(row, "consents", "lead_id")?,
+        purpose: parse("consents", "purpose", which, get(row, "consents", "purpose")?)?,
+        channel,
+        granted_at_ms: get(row, "consents", "granted_at_ms")?,
+        expires_at_ms: get(row, "consents", "expires_at_ms")?,
+        withdrawn_at_ms: get(row, "consents", "withdrawn_at_ms")?,
+        source: get(row, "consents", "source")?,
+        evidence: get(row, "consents", "evidence")?,
+        parental: get(row, "consents", "parental")?,
+    })
+}
+
+fn audit_from_row(row: &SqliteRow) -> Result<AuditRecord, StoreError> {
+    Ok(AuditRecord {
+        tenant: get(row, "audit_log", "tenant")?,
+        seq: get(row, "audit_log", "seq")?,
+        time_ms: get(row, "audit_log", "time_ms")?,
+        plugin: get(row, "audit_log", "plugin")?,
+        plugin_version: get(row, "audit_log", "plugin_version")?,
+        component_digest: get(row, "audit_log", "component_digest")?,
+        call_id: get(row, "audit_log", "call_id")?,
+        lead: get(row, "audit_log", "lead")?,
+        resource: get(row, "audit_log", "resource")?,
+        purpose: get(row, "audit_log", "purpose")?,
+        decision: get(row, "audit_log", "decision")?,
+        reason: get(row, "audit_log", "reason")?,
+        consent_id: get(row, "audit_log", "consent_id")?,
+        prev_hash: get(row, "audit_log", "prev_hash")?,
+        hash: get(row, "audit_log", "hash")?,
+    })
+}
+
+async fn ensure_tenant_in(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    now: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO tenants (id, created_at_ms) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING")
+        .bind(tenant)
+        .bind(now)
+        .execute(conn)
+        .await
+        .map_err(|e| database(format!("creating tenant '{tenant}'"), e))?;
+    Ok(())
+}
+
+/// Fails unless the tenant has the lead and it is not erased.
+async fn require_live_lead(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    lead_id: &str,
+) -> Result<(), StoreError> {
+    let erased: Option<Option<i64>> =
+        sqlx::query_scalar("SELECT erased_at_ms FROM leads WHERE tenant = ?1 AND lead_id = ?2")
+            .bind(tenant)
+            .bind(lead_id)
+            .fetch_optional(conn)
+            .await
+            .map_err(|e| database(format!("looking up lead '{lead_id}' of tenant '{tenant}'"), e))?;
+    match erased {
+        None => Err(StoreError::UnknownLead {
+            tenant: tenant.into(),
+            lead: lead_id.into(),
+        }),
+        Some(Some(_)) => Err(StoreError::LeadErased {
+            tenant: tenant.into(),
+            lead: lead_id.into(),
+        }),
+        Some(None) => Ok(()),
+    }
+}
+
+async fn consent_by_id(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    id: i64,
+) -> Result<ConsentRecord, StoreError> {
+    let row = sqlx::query(
+        "SELECT id, tenant, lead_id, purpose, channel, granted_at_ms, expires_at_ms, \
+         withdrawn_at_ms, source, evidence, parental FROM consents WHERE tenant = ?1 AND id = ?2",
+    )
+    .bind(tenant)
+    .bind(id)
+    .fetch_optional(conn)
+    .await
+    .map_err(|e| database(format!("reading consent {id} of tenant '{tenant}'"), e))?
+    .ok_or_else(|| StoreError::NotFound {
+        tenant: tenant.into(),
+        what: format!("consent {id}"),
+    })?;
+    consent_from_row(&row)
+}
+
+fn commit_error(action: String) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |e| database(format!("committing {action}"), e)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ensure_tenant(&self, tenant: &str) -> Result<(), StoreError> {
+        let mut conn = self
+            .writer
+            .acquire()
+            .await
+            .map_err(|e| database(format!("creating tenant '{tenant}'"), e))?;
+        ensure_tenant_in(&mut conn, tenant, now_ms()).await
+    }
+
+    async fn upsert_lead(&self, lead: &Lead) -> Result<(), StoreError> {
+        let action = format!("writing lead '{}' of tenant '{}'", lead.lead_id, lead.tenant);
+        let preferences = lead
+            .preferences
+            .as_ref()
+            .map(|p| Value::Object(p.clone()).to_string());
+        let now = now_ms();
+        let mut tx = self.begin(&action).await?;
+        ensure_tenant_in(&mut tx, &lead.tenant, now).await?;
+        // The WHERE makes the update a no-op on an erased lead: it is never revived.
+        let done = sqlx::query(
+            "INSERT INTO leads (tenant, lead_id, name, phone, email, location, language, \
+                 preferences, age_status, restricted, created_at_ms, updated_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11) \
+             ON CONFLICT (tenant, lead_id) DO UPDATE SET \
+                 name = excluded.name, phone = excluded.phone, email = excluded.email, \
+                 location = excluded.location, language = excluded.language, \
+                 preferences = excluded.preferences, age_status = excluded.age_status, \
+                 restricted = excluded.restricted, updated_at_ms = excluded.updated_at_ms \
+             WHERE leads.erased_at_ms IS NULL",
+        )
+        .bind(&lead.tenant)
+        .bind(&lead.lead_id)
+        .bind(&lead.name)
+        .bind(&lead.phone)
+        .bind(&lead.email)
+        .bind(&lead.location)
+        .bind(&lead.language)
+        .bind(preferences)
+        .bind(lead.age.as_str())
+        .bind(lead.restricted)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| database(action.clone(), e))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::LeadErased {
+                tenant: lead.tenant.clone(),
+                lead: lead.lead_id.clone(),
+            });
+        }
+        tx.commit().await.map_err(commit_error(action))
+    }
+
+    async fn lead(&self, tenant: &str, lead_id: &str) -> Result<Option<Lead>, StoreError> {
+        let row = sqlx::query(
+            "SELECT tenant, lead_id, name, phone, email, location, language, preferences, \
+                 age_status, restricted, erased_at_ms, created_at_ms, updated_at_ms \
+             FROM leads WHERE tenant = ?1 AND lead_id = ?2",
+        )
+        .bind(tenant)
+        .bind(lead_id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(|e| database(format!("reading lead '{lead_id}' of tenant '{tenant}'"), e))?;
+        row.as_ref().map(lead_from_row).transpose()
+    }
+
+    async fn erase_lead(&self, tenant: &str, lead_id: &str, at_ms: i64) -> Result<(), StoreError> {
+        let action = format!("erasing lead '{lead_id}' of tenant '{tenant}'");
+        let mut tx = self.begin(&action).await?;
+        let erased = sqlx::query(
+            "UPDATE leads SET name = NULL, phone = NULL, email = NULL, location = NULL, \
+                 language = NULL, preferences = NULL, \
+                 erased_at_ms = COALESCE(erased_at_ms, ?3), updated_at_ms = ?3 \
+             WHERE tenant = ?1 AND lead_id = ?2",
+        )
+        .bind(tenant)
+        .bind(lead_id)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| database(action.clone(), e))?;
+        if erased.rows_affected() == 0 {
+            return Err(StoreError::UnknownLead {
+                tenant: tenant.into(),
+                lead: lead_id.into(),
+            });
+        }
+        sqlx::query("DELETE FROM lead_tags WHERE tenant = ?1 AND lead_id = ?2")
+            .bind(tenant)
+            .bind(lead_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| database(action.clone(), e))?;
+        sqlx::query(
+            "UPDATE message_outbox SET params = NULL, address = NULL, updated_at_ms = ?3, \
+                 status = CASE status WHEN 'queued' THEN 'cancelled' ELSE status END \
+             WHERE tenant = ?1 AND lead_id = ?2",
+        )
+        .bind(tenant)
+        .bind(lead_id)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| database(action.clone(), e))?;
+        tx.commit().await.map_err(commit_error(action))
+    }
+
+    async fn grant_consent(&self, consent: &NewConsent) -> Result<ConsentRecord, StoreError> {
+        if let Some(expires) = consent.expires_at_ms
+            && expires <= consent.granted_at_ms
+        {
+            return Err(StoreError::Invalid {
+                what: format!("consent for lead '{}'", consent.lead_id),
+                detail: format!(
+                    "expires at {expires} ms, not after it is granted at {} ms",
+                    consent.granted_at_ms
+                ),
+            });
+        }
+        let action = format!(
+            "recording consent for {} of lead '{}' of tenant '{}'",
+            consent.purpose, consent.lead_id, consent.tenant
+        );
+        let mut tx = self.begin(&action).await?;
+        require_live_lead(&mut tx, &consent.tenant, &consent.lead_id).await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO consents (tenant, lead_id, purpose, channel, granted_at_ms, \
+                 expires_at_ms, source, evidence, parental) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
+        )
+        .bind(&consent.tenant)
+        .bind(&consent.lead_id)
+        .bind(consent.purpose.as_str())
+        .bind(consent.channel.map(|c| c.as_str()))
+        .bind(consent.granted_at_ms)
+        .bind(consent.expires_at_ms)
+        .bind(&consent.source)
+        .bind(&consent.evidence)
+        .bind(consent.parental)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| database(action.clone(), e))?;
+        tx.commit().await.map_err(commit_error(action))?;
+        Ok(ConsentRecord {
+            id,
+            tenant: consent.tenant.clone(),
+            lead: consent.lead_id.clone(),
+            purpose: consent.purpose,
+            channel: consent.channel,
+            granted_at_ms: consent.granted_at_ms,
+            expires_at_ms: consent.expires_at_ms,
+            withdrawn_at_ms: None,
+            source: consent.source.clone(),
+            evidence: consent.evidence.clone(),
+            parental: consent.parental,
+        })
+    }
+
+    async fn withdraw_consent(
+        &self,
+        tenant: &str,
+        consent_id: i64,
+        at_ms: i64,
+    ) -> Result<ConsentRecord, StoreError> {
+        let action = format!("withdrawing consent {consent_id} of tenant '{tenant}'");
+        let mut tx = self.begin(&action).await?;
+        sqlx::query(
+            "UPDATE consents SET withdrawn_at_ms = COALESCE(withdrawn_at_ms, ?3) \
+             WHERE tenant = ?1 AND id = ?2",
+        )
+        .bind(tenant)
+        .bind(consent_id)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| database(action.clone(), e))?;
+        let record = consent_by_id(&mut tx, tenant, consent_id).await?;
+        tx.commit().await.map_err(commit_error(action))?;
+        Ok(record)
+    }
+
+    async fn consents(&self, tenant: &str, lead_id: &str) -> Result<Vec<ConsentRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, tenant, lead_id, purpose, channel, granted_at_ms, expires_at_ms, \
+                 withdrawn_at_ms, source, evidence, parental \
+             FROM consents WHERE tenant = ?1 AND lead_id = ?2 ORDER BY id",
+        )
+        .bind(tenant)
+        .bind(lead_id)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(|e| database(format!("reading consents of lead '{lead_id}' of tenant '{tenant}'"), e))?;
+        rows.iter().map(consent_from_row).collect()
+    }
+
+    async fn insert_tag(&self, tag: &NewTag) -> Result<i64, StoreError> {
+        let action = format!("tagging lead '{}' of tenant '{}'", tag.lead_id, tag.tenant);
+        let mut tx = self.begin(&action).await?;
+        require_live_lead(&mut tx, &tag.tenant, &tag.lead_id).await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO lead_tags (tenant, lead_id, tag, call_id, plugin, created_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id",
+        )
+        .bind(&tag.tenant)
+        .bind(&tag.lead_id)
+        .bind(&tag.tag)
+        .bind(&tag.call_id)
+        .bind(&tag.plugin)
+        .bind(tag.created_at_ms)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| database(action.clone(), e))?;
+        tx.commit().await.map_err(commit_error(action))?;
+        Ok(id)
+    }
+
+    async fn lead_tags(&self, tenant: &str, lead_id: &str) -> Result<Vec<LeadTag>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, tenant, lead_id, tag, call_id, plugin, created_at_ms FROM lead_tags \
+             WHERE tenant = ?1 AND lead_id = ?2 ORDER BY id",
+        )
+        .bind(tenant)
+        .bind(lead_id)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(|e| database(format!("reading tags of lead '{lead_id}' of tenant '{tenant}'"), e))?;
+        rows.iter()
+            .map(|row| {
+                Ok(LeadTag {
+                    id: get(row, "lead_tags", "id")?,
+                    tenant: get(row, "lead_tags", "tenant")?,
+                    lead_id: get(row, "lead_tags", "lead_id")?,
+                    tag: get(row, "lead_tags", "tag")?,
+                    call_id: get(row, "lead_tags", "call_id")?,
+                    plugin: get(row, "lead_tags", "plugin")?,
+                    created_at_ms: get(row, "lead_tags", "created_at_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn enqueue_message(&self, message: &NewMessage) -> Result<i64, StoreError> {
+        let action = format!(
+            "queueing a {} message for lead '{}' of tenant '{}'",
+            message.channel, message.lead_id, message.tenant
+        );
+        let mut tx = self.begin(&action).await?;
+        require_live_lead(&mut tx, &message.tenant, &message.lead_id).await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO message_outbox (tenant, lead_id, channel, template, params, call_id, \
+                 status, created_at_ms, updated_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', ?7, ?7) RETURNING id",
+        )
+        .bind(&message.tenant)
+        .bind(&message.lead_id)
+        .bind(message.channel.as_str())
+        .bind(&message.template)
+        .bind(message.params.to_string())
+        .bind(&message.call_id)
+        .bind(message.created_at_ms)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| database(action.clone(), e))?;
+        tx.commit().await.map_err(commit_error(action))?;
+        Ok(id)
+    }
+
+    async fn set_message_status(
+        &self,
+        tenant: &str,
+        message_id: i64,
+        status: MessageStatus,
+        address: Option<&str>,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE message_outbox SET status = ?3, address = COALESCE(?4, address), \
+                 updated_at_ms = ?5 WHERE tenant = ?1 AND id = ?2",
+        )
+        .bind(tenant)
+        .bind(message_id)
+        .bind(status.as_str())
+        .bind(address)
+        .bind(at_ms)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| database(format!("updating message {message_id} of tenant '{tenant}'"), e))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                tenant: tenant.into(),
+                what: format!("message {message_id}"),
+            });
+        }
+        Ok(())
+    }
+
+    async fn outbox(&self, tenant: &str, lead_id: &str) -> Result<Vec<OutboxMessage>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, tenant, lead_id, channel, template, params, call_id, status, address, \
+                 created_at_ms, updated_at_ms \
+             FROM message_outbox WHERE tenant = ?1 AND lead_id = ?2 ORDER BY id",
+        )
+        .bind(tenant)
+        .bind(lead_id)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(|e| database(format!("reading messages of lead '{lead_id}' of tenant '{tenant}'"), e))?;
+        rows.iter()
+            .map(|row| {
+                let id: i64 = get(row, "message_outbox", "id")?;
+                let which = || format!("message {id}");
+                let params = match get::<Option<String>>(row, "message_outbox", "params")? {
+                    None => None,
+                    Some(text) => Some(parse_json("message_outbox", "params", which, text)?),
+                };
+                Ok(OutboxMessage {
+                    id,
+                    tenant: get(row, "message_outbox", "tenant")?,
+                    lead_id: get(row, "message_outbox", "lead_id")?,
+                    channel: parse("message_outbox", "channel", which, get(row, "message_outbox", "channel")?)?,
+                    template: get(row, "message_outbox", "template")?,
+                    params,
+                    call_id: get(row, "message_outbox", "call_id")?,
+                    status: parse("message_outbox", "status", which, get(row, "message_outbox", "status")?)?,
+                    address: get(row, "message_outbox", "address")?,
+                    created_at_ms: get(row, "message_outbox", "created_at_ms")?,
+                    updated_at_ms: get(row, "message_outbox", "updated_at_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn record_call_start(&self, call: &CallStart) -> Result<(), StoreError> {
+        let action = format!("recording the start of call '{}' of tenant '{}'", call.call_id, call.tenant);
+        let mut tx = self.begin(&action).await?;
+        ensure_tenant_in(&mut tx, &call.tenant, now_ms()).await?;
+        sqlx::query(
+            "INSERT INTO calls (tenant, call_id, plugin, plugin_version, component_digest, \
+                 lead_id, started_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .bind(&call.tenant)
+        .bind(&call.call_id)
+        .bind(&call.plugin)
+        .bind(&call.plugin_version)
+        .bind(&call.component_digest)
+        .bind(&call.lead_id)
+        .bind(call.started_at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| database(action.clone(), e))?;
+        tx.commit().await.map_err(commit_error(action))
+    }
+
+    async fn record_call_end(
+        &self,
+        tenant: &str,
+        call_id: &str,
+        ended_at_ms: i64,
+        result: &Value,
+    ) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE calls SET ended_at_ms = ?3, result = ?4 WHERE tenant = ?1 AND call_id = ?2",
+        )
+        .bind(tenant)
+        .bind(call_id)
+        .bind(ended_at_ms)
+        .bind(result.to_string())
+        .execute(&self.writer)
+        .await
+        .map_err(|e| database(format!("recording the end of call '{call_id}' of tenant '{tenant}'"), e))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                tenant: tenant.into(),
+                what: format!("call '{call_id}'"),
+            });
+        }
+        Ok(())
+    }
+
+    async fn call(&self, tenant: &str, call_id: &str) -> Result<Option<CallRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT tenant, call_id, plugin, plugin_version, component_digest, lead_id, \
+                 started_at_ms, ended_at_ms, result FROM calls WHERE tenant = ?1 AND call_id = ?2",
+        )
+        .bind(tenant)
+        .bind(call_id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(|e| database(format!("reading call '{call_id}' of tenant '{tenant}'"), e))?;
+        let Some(row) = row else { return Ok(None) };
+        let which = || format!("call '{call_id}' of tenant '{tenant}'");
+        let result = match get::<Option<String>>(&row, "calls", "result")? {
+            None => None,
+            Some(text) => Some(parse_json("calls", "result", which, text)?),
+        };
+        Ok(Some(CallRecord {
+            tenant: get(&row, "calls", "tenant")?,
+            call_id: get(&row, "calls", "call_id")?,
+            plugin: get(&row, "calls", "plugin")?,
+            plugin_version: get(&row, "calls", "plugin_version")?,
+            component_digest: get(&row, "calls", "component_digest")?,
+            lead_id: get(&row, "calls", "lead_id")?,
+            started_at_ms: get(&row, "calls", "started_at_ms")?,
+            ended_at_ms: get(&row, "calls", "ended_at_ms")?,
+            result,
+        }))
+    }
+
+    async fn append_audit_batch(&self, entries: &[AuditEntry]) -> Result<Vec<AuditRecord>, StoreError> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let action = format!("appending {} audit records", entries.len());
+        let now = now_ms();
+        let mut tx = self.begin(&action).await?;
+        // Each tenant's chain continues from its stored head, read inside this
+        // transaction: a failed batch leaves nothing behind, not even in memory, and a
+        // second host (PostgreSQL) appending to the same chain is serialised by the lock.
+        let mut heads: HashMap<&str, (i64, String)> = HashMap::new();
+        let mut records = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let head = match heads.entry(entry.tenant.as_str()) {
+                Entry::Occupied(head) => head.into_mut(),
+                Entry::Vacant(slot) => {
+                    ensure_tenant_in(&mut tx, &entry.tenant, now).await?;
+                    let stored: Option<(i64, String)> = sqlx::query_as(
+                        "SELECT last_seq, last_hash FROM audit_heads WHERE tenant = ?1",
+                    )
+                    .bind(&entry.tenant)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| database(format!("reading the audit head of tenant '{}'", entry.tenant), e))?;
+                    slot.insert(stored.unwrap_or_else(|| (0, GENESIS_HASH.to_owned())))
+                }
+            };
+            let record = AuditRecord::seal(entry, head.0 + 1, &head.1);
+            sqlx::query(
+                "INSERT INTO audit_log (tenant, seq, time_ms, plugin, plugin_version, \
+                     component_digest, call_id, lead, resource, purpose, decision, reason, \
+                     consent_id, prev_hash, hash) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+            )
+            .bind(&record.tenant)
+            .bind(record.seq)
+            .bind(record.time_ms)
+            .bind(&record.plugin)
+            .bind(&record.plugin_version)
+            .bind(&record.component_digest)
+            .bind(&record.call_id)
+            .bind(&record.lead)
+            .bind(&record.resource)
+            .bind(&record.purpose)
+            .bind(&record.decision)
+            .bind(&record.reason)
+            .bind(record.consent_id)
+            .bind(&record.prev_hash)
+            .bind(&record.hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| database(format!("{action} (tenant '{}', seq {})", record.tenant, record.seq), e))?;
+            *head = (record.seq, record.hash.clone());
+            records.push(record);
+        }
+        for (tenant, (last_seq, last_hash)) in &heads {
+            sqlx::query(
+                "INSERT INTO audit_heads (tenant, last_seq, last_hash) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (tenant) DO UPDATE SET \
+                     last_seq = excluded.last_seq, last_hash = excluded.last_hash",
+            )
+            .bind(tenant)
+            .bind(last_seq)
+            .bind(last_hash)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| database(format!("moving the audit head of tenant '{tenant}'"), e))?;
+        }
+        tx.commit().await.map_err(commit_error(action))?;
+        Ok(records)
+    }
+
+    async fn audit_records(
+        &self,
+        tenant: &str,
+        filter: &AuditFilter,
+    ) -> Result<Vec<AuditRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT tenant, seq, time_ms, plugin, plugin_version, component_digest, call_id, \
+                 lead, resource, purpose, decision, reason, consent_id, prev_hash, hash \
+             FROM audit_log \
+             WHERE tenant = ?1 AND (?2 IS NULL OR lead = ?2) \
+               AND (?3 IS NULL OR time_ms >= ?3) AND (?4 IS NULL OR time_ms < ?4) \
+             ORDER BY seq",
+        )
+        .bind(tenant)
+        .bind(&filter.lead)
+        .bind(filter.from_ms)
+        .bind(filter.to_ms)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(|e| database(format!("reading audit records of tenant '{tenant}'"), e))?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    async fn audit_chain(&self, tenant: &str) -> Result<AuditChain, StoreError> {
+        let action = || format!("reading the audit chain of tenant '{tenant}'");
+        // A read transaction: WAL gives it one snapshot for both statements.
+        let mut tx = self.reader.begin().await.map_err(|e| database(action(), e))?;
+        let rows = sqlx::query(
+            "SELECT tenant, seq, time_ms, plugin, plugin_version, component_digest, call_id, \
+                 lead, resource, purpose, decision, reason, consent_id, prev_hash, hash \
+             FROM audit_log WHERE tenant = ?1 ORDER BY seq",
+        )
+        .bind(tenant)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| database(action(), e))?;
+        let head: Option<(i64, String)> =
+            sqlx::query_as("SELECT last_seq, last_hash FROM audit_heads WHERE tenant = ?1")
+                .bind(tenant)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|e| database(action(), e))?;
+        tx.commit().await.map_err(|e| database(action(), e))?;
+        Ok(AuditChain {
+            records: rows.iter().map(audit_from_row).collect::<Result<_, _>>()?,
+            head: head.map(|(last_seq, last_hash)| AuditHead {
+                tenant: tenant.to_owned(),
+                last_seq,
+                last_hash,
+            }),
+        })
+    }
+
+    async fn audit_head(&self, tenant: &str) -> Result<Option<AuditHead>, StoreError> {
+        let head: Option<(i64, String)> =
+            sqlx::query_as("SELECT last_seq, last_hash FROM audit_heads WHERE tenant = ?1")
+                .bind(tenant)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(|e| database(format!("reading the audit head of tenant '{tenant}'"), e))?;
+        Ok(head.map(|(last_seq, last_hash)| AuditHead {
+            tenant: tenant.to_owned(),
+            last_seq,
+            last_hash,
+        }))
+    }
+
+    async fn audit_tenants(&self) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT tenant FROM audit_heads UNION SELECT DISTINCT tenant FROM audit_log ORDER BY 1",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(|e| database("listing audit tenants", e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::consent::{AgeStatus, Channel, DataField, LeadState, Purpose};
+
+    fn lead(tenant: &str, id: &str) -> Lead {
+        Lead {
+            name: Some("Ada Lovelace".into()),
+            phone: Some("+44 20 7946 0000".into()),
+            email: Some("ada@example.org".into()),
+            location: Some("London".into()),
+            language: Some("en".into()),
+            preferences: Some(
+                json!({"preferred_time": "mornings"})
+                    .as_object()
+                    .cloned()
+                    .unwrap(),
+            ),
+            age: AgeStatus::Adult,
+            ..Lead::new(tenant, id)
+        }
+    }
+
+    fn consent(tenant: &str, lead_id: &str, purpose: Purpose, channel: Option<Channel>) -> NewConsent {
+        NewConsent {
+            tenant: tenant.into(),
+            lead_id: lead_id.into(),
+            purpose,
+            channel,
+            granted_at_ms: 1_000,
+            expires_at_ms: Some(9_000),
+            source: "web-form".into(),
+            evidence: "form-17".into(),
+            parental: false,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_file_is_durable_wal_and_checks_foreign_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(&dir.path().join("data")).await.unwrap();
+        assert_eq!(store.path(), dir.path().join("data").join(DB_FILE_NAME));
+        let mut conn = store.writer.acquire().await.unwrap();
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut *conn).await.unwrap();
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *conn).await.unwrap();
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&mut *conn).await.unwrap();
+        let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(&mut *conn).await.unwrap();
+        assert_eq!((mode.as_str(), sync, fk, busy), ("wal", 2, 1, 5000));
+        drop(conn);
+
+        store.upsert_lead(&lead("acme", "l-1")).await.unwrap();
+        store.close().await;
+        // Reopening runs the migrations again (a no-op) and finds the data.
+        let reopened = SqliteStore::open(&dir.path().join("data")).await.unwrap();
+        assert_eq!(reopened.lead("acme", "l-1").await.unwrap().unwrap().name.as_deref(), Some("Ada Lovelace"));
+    }
+
+    #[tokio::test]
+    async fn leads_round_trip_and_are_per_tenant() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        let written = lead("acme", "l-1");
+        store.upsert_lead(&written).await.unwrap();
+        let read = store.lead("acme", "l-1").await.unwrap().unwrap();
+        assert_eq!(read.field(DataField::Phone).as_deref(), Some("+44 20 7946 0000"));
+        assert_eq!(read.field(DataField::Preferences).as_deref(), Some(r#"{"preferred_time":"mornings"}"#));
+        assert_eq!(read.preference("preferred_time"), Some(&json!("mornings")));
+        assert_eq!(read.state(), LeadState { age: AgeStatus::Adult, restricted: false, erased: false });
+        assert!(read.created_at_ms > 0 && read.updated_at_ms >= read.created_at_ms);
+        assert_eq!(Lead { created_at_ms: 0, updated_at_ms: 0, ..read.clone() }, written);
+        assert_eq!(store.lead("other", "l-1").await.unwrap(), None, "another tenant sees nothing");
+
+        let changed = Lead { restricted: true, email: None, age: AgeStatus::Minor, ..written };
+        store.upsert_lead(&changed).await.unwrap();
+        let read = store.lead("acme", "l-1").await.unwrap().unwrap();
+        assert_eq!((read.restricted, read.email, read.age), (true, None, AgeStatus::Minor));
+    }
+
+    #[tokio::test]
+    async fn consents_are_granted_withdrawn_once_and_checked() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        store.upsert_lead(&lead("acme", "l-1")).await.unwrap();
+        let granted = store
+            .grant_consent(&consent("acme", "l-1", Purpose::Marketing, Some(Channel::Whatsapp)))
+            .await
+            .unwrap();
+        let second = store
+            .grant_consent(&NewConsent { parental: true, expires_at_ms: None, ..consent("acme", "l-1", Purpose::CallHandling, None) })
+            .await
+            .unwrap();
+        assert_eq!(store.consents("acme", "l-1").await.unwrap(), vec![granted.clone(), second.clone()]);
+
+        let withdrawn = store.withdraw_consent("acme", granted.id, 5_000).await.unwrap();
+        assert_eq!(withdrawn.withdrawn_at_ms, Some(5_000));
+        let again = store.withdraw_consent("acme", granted.id, 6_000).await.unwrap();
+        assert_eq!(again.withdrawn_at_ms, Some(5_000), "the first withdrawal time stays");
+        assert_eq!(store.consents("acme", "l-1").await.unwrap()[0], withdrawn);
+
+        let err = store.withdraw_consent("other", granted.id, 1).await.unwrap_err();
+        assert_eq!(err.to_string(), format!("consent {} not found for tenant 'other'", granted.id));
+        let err = store.grant_consent(&consent("acme", "nobody", Purpose::Marketing, None)).await.unwrap_err();
+        assert_eq!(err.to_string(), "unknown lead 'nobody' for tenant 'acme'");
+        let err = store
+            .grant_consent(&NewConsent { expires_at_ms: Some(1_000), ..consent("acme", "l-1", Purpose::Marketing, None) })
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("expires at 1000 ms, not after it is granted at 1000 ms"), "{err}");
+        assert!(store.consents("other", "l-1").await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn erasure_clears_personal_data_and_is_final() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        store.upsert_lead(&lead("acme", "l-1")).await.unwrap();
+        store.grant_consent(&consent("acme", "l-1", Purpose::CrmTagging, None)).await.unwrap();
+        let tag = NewTag {
+            tenant: "acme".into(),
+            lead_id: "l-1".into(),
+            tag: "wants-loan".into(),
+            call_id: "c-1".into(),
+            plugin: "qualifier".into(),
+            created_at_ms: 10,
+        };
+        store.insert_tag(&tag).await.unwrap();
+        let message = NewMessage {
+            tenant: "acme".into(),
+            lead_id: "l-1".into(),
+            channel: Channel::Whatsapp,
+            template: "follow-up".into(),
+            params: json!({"slot": "9:00"}),
+            call_id: "c-1".into(),
+            created_at_ms: 10,
+        };
+        let sent = store.enqueue_message(&message).await.unwrap();
+        store.set_message_status("acme", sent, MessageStatus::Sent, Some("+44 20 7946 0000"), 11).await.unwrap();
+        let queued = store.enqueue_message(&message).await.unwrap();
+
+        store.erase_lead("acme", "l-1", 20).await.unwrap();
+        let erased = store.lead("acme", "l-1").await.unwrap().unwrap();
+        assert_eq!(erased, Lead { age: AgeStatus::Adult, erased_at_ms: Some(20), created_at_ms: erased.created_at_ms, updated_at_ms: 20, ..Lead::new("acme", "l-1") });
+        assert!(erased.state().erased);
+        assert!(store.lead_tags("acme", "l-1").await.unwrap().is_empty());
+        let outbox = store.outbox("acme", "l-1").await.unwrap();
+        assert_eq!(outbox.iter().map(|m| (m.id, m.status, m.address.clone(), m.params.clone())).collect::<Vec<_>>(),
+            vec![(sent, MessageStatus::Sent, None, None), (queued, MessageStatus::Cancelled, None, None)]);
+        assert_eq!(store.consents("acme", "l-1").await.unwrap().len(), 1, "consents stay as evidence");
+
+        let err = store.upsert_lead(&lead("acme", "l-1")).await.unwrap_err();
+        assert_eq!(err.to_string(), "lead 'l-1' of tenant 'acme' was erased; it cannot be changed or given consent");
+        assert!(matches!(store.insert_tag(&tag).await, Err(StoreError::LeadErased { .. })));
+        assert!(matches!(store.enqueue_message(&message).await, Err(StoreError::LeadErased { .. })));
+        assert!(matches!(store.grant_consent(&consent("acme", "l-1", Purpose::Marketing, None)).await, Err(StoreError::LeadErased { .. })));
+        assert!(matches!(store.erase_lead("acme", "nobody", 1).await, Err(StoreError::UnknownLead { .. })));
+    }
+
+    #[tokio::test]
+    async fn tags_messages_and_calls() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        store.upsert_lead(&lead("acme", "l-1")).await.unwrap();
+        let tag = NewTag {
+            tenant: "acme".into(),
+            lead_id: "l-1".into(),
+            tag: "hot".into(),
+            call_id: "c-1".into(),
+            plugin: "qualifier".into(),
+            created_at_ms: 5,
+        };
+        let id = store.insert_tag(&tag).await.unwrap();
+        assert_eq!(store.lead_tags("acme", "l-1").await.unwrap()[0].id, id);
+        let err = store.insert_tag(&NewTag { tenant: "other".into(), ..tag }).await.unwrap_err();
+        assert_eq!(err.to_string(), "unknown lead 'l-1' for tenant 'other'");
+
+        let message = NewMessage {
+            tenant: "acme".into(),
+            lead_id: "l-1".into(),
+            channel: Channel::Sms,
+            template: "reminder".into(),
+            params: json!(["a", 1]),
+            call_id: "c-1".into(),
+            created_at_ms: 7,
+        };
+        let id = store.enqueue_message(&message).await.unwrap();
+        let queued = &store.outbox("acme", "l-1").await.unwrap()[0];
+        assert_eq!((queued.id, queued.status, queued.address.as_deref(), queued.params.clone()), (id, MessageStatus::Queued, None, Some(json!(["a", 1]))));
+        assert!(matches!(store.set_message_status("other", id, MessageStatus::Sent, None, 8).await, Err(StoreError::NotFound { .. })));
+
+        let start = CallStart {
+            tenant: "acme".into(),
+            call_id: "c-1".into(),
+            plugin: "reminder".into(),
+            plugin_version: "1.0.0".into(),
+            component_digest: "sha256:00".into(),
+            lead_id: Some("l-1".into()),
+            started_at_ms: 100,
+        };
+        store.record_call_start(&start).await.unwrap();
+        assert!(matches!(store.record_call_start(&start).await, Err(StoreError::Database { .. })), "a call starts once");
+        store.record_call_end("acme", "c-1", 200, &json!({"actions": 2})).await.unwrap();
+        let call = store.call("acme", "c-1").await.unwrap().unwrap();
+        assert_eq!((call.ended_at_ms, call.result), (Some(200), Some(json!({"actions": 2}))));
+        assert_eq!(store.call("other", "c-1").await.unwrap(), None);
+        let err = store.record_call_end("acme", "c-2", 1, &json!(null)).await.unwrap_err();
+        assert_eq!(err.to_string(), "call 'c-2' not found for tenant 'acme'");
+    }
+
+    #[tokio::test]
+    async fn a_bad_stored_value_is_named() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        store.upsert_lead(&lead("acme", "l-1")).await.unwrap();
+        // The CHECK constraints stop the host itself; drop them to simulate a foreign writer.
+        sqlx::query("PRAGMA ignore_check_constraints = ON").execute(&store.writer).await.unwrap();
+        sqlx::query("UPDATE leads SET age_status = 'teen'").execute(&store.writer).await.unwrap();
+        let err = store.lead("acme", "l-1").await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "stored leads.age_status of tenant 'acme' lead 'l-1' holds \"teen\": unknown age status 'teen': expected one of adult, minor, unknown"
+        );
+    }
+}
