@@ -81,7 +81,11 @@ pub async fn export(
     Ok(records.len())
 }
 
-fn write_records(records: &[AuditRecord], format: ExportFormat, mut out: impl Write) -> Result<(), AuditError> {
+fn write_records(
+    records: &[AuditRecord],
+    format: ExportFormat,
+    mut out: impl Write,
+) -> Result<(), AuditError> {
     let failed = |detail: String| AuditError::Export { format, detail };
     match format {
         ExportFormat::Jsonl => {
@@ -92,8 +96,11 @@ fn write_records(records: &[AuditRecord], format: ExportFormat, mut out: impl Wr
             out.flush().map_err(|e| failed(e.to_string()))
         }
         ExportFormat::Csv => {
-            let mut csv = csv::WriterBuilder::new().has_headers(false).from_writer(out);
-            csv.write_record(CSV_HEADER).map_err(|e| failed(e.to_string()))?;
+            let mut csv = csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(out);
+            csv.write_record(CSV_HEADER)
+                .map_err(|e| failed(e.to_string()))?;
             for record in records {
                 csv.serialize(record).map_err(|e| failed(e.to_string()))?;
             }
@@ -112,7 +119,12 @@ mod tests {
     fn records() -> Vec<AuditRecord> {
         let ctx = context("acme");
         let first = AuditRecord::seal(
-            &ctx.entry("phone", Purpose::CallHandling, &Decision::Allow { consent_id: 3 }, 5),
+            &ctx.entry(
+                "phone",
+                Purpose::CallHandling,
+                &Decision::Allow { consent_id: 3 },
+                5,
+            ),
             1,
             GENESIS_HASH,
         );
@@ -137,10 +149,18 @@ mod tests {
         let mut out = Vec::new();
         write_records(&records, ExportFormat::Jsonl, &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
-        let back: Vec<AuditRecord> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let back: Vec<AuditRecord> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(back, records);
         assert!(verify(&back).is_clean());
-        assert!(text.lines().next().unwrap().starts_with("{\"tenant\":\"acme\",\"seq\":1,"));
+        assert!(
+            text.lines()
+                .next()
+                .unwrap()
+                .starts_with("{\"tenant\":\"acme\",\"seq\":1,")
+        );
     }
 
     #[test]
@@ -152,19 +172,31 @@ mod tests {
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], CSV_HEADER.join(","));
         assert!(lines[1].starts_with("acme,1,5,reminder,1.0.0,sha256:abcd,call-1,lead-0123456789abcdef,phone,call-handling,allowed,,3,"), "{}", lines[1]);
-        assert!(lines[2].contains(",,\"message:sms, \"\"quoted\"\"\",marketing,denied,lead-restricted,,"), "{}", lines[2]);
+        assert!(
+            lines[2]
+                .contains(",,\"message:sms, \"\"quoted\"\"\",marketing,denied,lead-restricted,,"),
+            "{}",
+            lines[2]
+        );
         let mut reader = csv::Reader::from_reader(text.as_bytes());
         assert_eq!(reader.records().count(), 2);
 
         let mut empty = Vec::new();
         write_records(&[], ExportFormat::Csv, &mut empty).unwrap();
-        assert_eq!(String::from_utf8(empty).unwrap().lines().count(), 1, "header only");
+        assert_eq!(
+            String::from_utf8(empty).unwrap().lines().count(),
+            1,
+            "header only"
+        );
     }
 
     #[test]
     fn formats_parse_and_name_bad_input() {
         assert_eq!("csv".parse::<ExportFormat>().unwrap(), ExportFormat::Csv);
-        assert_eq!("jsonl".parse::<ExportFormat>().unwrap().to_string(), "jsonl");
+        assert_eq!(
+            "jsonl".parse::<ExportFormat>().unwrap().to_string(),
+            "jsonl"
+        );
         assert_eq!(
             "xml".parse::<ExportFormat>().unwrap_err().to_string(),
             "unknown export format 'xml': expected one of jsonl, csv"

@@ -22,7 +22,9 @@ mod tests;
 pub use export::{ExportFormat, export};
 pub use pseudonym::{KEY_FILE_NAME, PseudonymKeyError, Pseudonymizer};
 pub use record::{AuditContext, AuditDecision, AuditEntry, AuditRecord, GENESIS_HASH};
-pub use verify::{ChainProblem, ProblemKind, VerifyReport, verify, verify_tenant, verify_with_head};
+pub use verify::{
+    ChainProblem, ProblemKind, VerifyReport, verify, verify_tenant, verify_with_head,
+};
 pub use writer::{AuditWriter, AuditWriterStats, MAX_BATCH_RECORDS};
 
 use crate::store::StoreError;

@@ -157,10 +157,25 @@ mod tests {
         let a = p.pseudonym("acme", "lead-42");
         assert_eq!(a, p.pseudonym("acme", "lead-42"));
         assert!(a.starts_with("lead-") && a.len() == 21, "{a}");
-        assert!(a[5..].chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
-        assert_ne!(a, p.pseudonym("other", "lead-42"), "tenants do not share pseudonyms");
-        assert_ne!(p.pseudonym("ab", "c"), p.pseudonym("a", "bc"), "inputs are length-prefixed");
-        assert_ne!(a, Pseudonymizer::from_key([8; 32]).pseudonym("acme", "lead-42"));
+        assert!(
+            a[5..]
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        assert_ne!(
+            a,
+            p.pseudonym("other", "lead-42"),
+            "tenants do not share pseudonyms"
+        );
+        assert_ne!(
+            p.pseudonym("ab", "c"),
+            p.pseudonym("a", "bc"),
+            "inputs are length-prefixed"
+        );
+        assert_ne!(
+            a,
+            Pseudonymizer::from_key([8; 32]).pseudonym("acme", "lead-42")
+        );
         assert!(!format!("{p:?}").contains('7'), "the key is not printed");
     }
 
@@ -179,7 +194,11 @@ mod tests {
 
         let other = tempfile::tempdir().unwrap();
         let fresh = Pseudonymizer::load_or_create(other.path()).unwrap();
-        assert_ne!(first.pseudonym("t", "l"), fresh.pseudonym("t", "l"), "keys are random");
+        assert_ne!(
+            first.pseudonym("t", "l"),
+            fresh.pseudonym("t", "l"),
+            "keys are random"
+        );
     }
 
     #[test]

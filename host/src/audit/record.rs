@@ -271,7 +271,12 @@ pub(crate) mod tests {
     #[test]
     fn entries_carry_the_decision() {
         let ctx = context("acme");
-        let allowed = ctx.entry("phone", Purpose::CallHandling, &Decision::Allow { consent_id: 4 }, 10);
+        let allowed = ctx.entry(
+            "phone",
+            Purpose::CallHandling,
+            &Decision::Allow { consent_id: 4 },
+            10,
+        );
         assert_eq!(
             (allowed.decision, allowed.reason.clone(), allowed.consent_id),
             (AuditDecision::Allowed, None, Some(4))
@@ -326,13 +331,17 @@ pub(crate) mod tests {
             5,
         );
         let base = AuditRecord::seal(&entry, 3, GENESIS_HASH);
-        let edits: Vec<(&str, Box<dyn Fn(&mut AuditRecord)>)> = vec![
+        type Edit = Box<dyn Fn(&mut AuditRecord)>;
+        let edits: Vec<(&str, Edit)> = vec![
             ("tenant", Box::new(|r| r.tenant = "acm".into())),
             ("seq", Box::new(|r| r.seq = 4)),
             ("time", Box::new(|r| r.time_ms = 6)),
             ("plugin", Box::new(|r| r.plugin = "x".into())),
             ("version", Box::new(|r| r.plugin_version = "1.0.1".into())),
-            ("digest", Box::new(|r| r.component_digest = "sha256:abce".into())),
+            (
+                "digest",
+                Box::new(|r| r.component_digest = "sha256:abce".into()),
+            ),
             ("call", Box::new(|r| r.call_id = "call-2".into())),
             ("lead none", Box::new(|r| r.lead = None)),
             ("lead empty", Box::new(|r| r.lead = Some(String::new()))),
@@ -344,15 +353,22 @@ pub(crate) mod tests {
             ("consent none", Box::new(|r| r.consent_id = None)),
             ("prev", Box::new(|r| r.prev_hash = "1".repeat(64))),
             // Moving bytes between adjacent fields must not collide.
-            ("shift", Box::new(|r| {
-                r.plugin = "reminder1".into();
-                r.plugin_version = ".0.0".into();
-            })),
+            (
+                "shift",
+                Box::new(|r| {
+                    r.plugin = "reminder1".into();
+                    r.plugin_version = ".0.0".into();
+                }),
+            ),
         ];
         for (name, edit) in edits {
             let mut edited = base.clone();
             edit(&mut edited);
-            assert_ne!(edited.compute_hash(), base.hash, "editing {name} must change the hash");
+            assert_ne!(
+                edited.compute_hash(),
+                base.hash,
+                "editing {name} must change the hash"
+            );
         }
     }
 }

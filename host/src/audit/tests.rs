@@ -80,7 +80,10 @@ async fn a_clean_log_verifies_survives_reopening_and_exports() {
         .await
         .unwrap();
     assert_eq!(
-        records.iter().map(|r| (r.tenant.as_str(), r.seq)).collect::<Vec<_>>(),
+        records
+            .iter()
+            .map(|r| (r.tenant.as_str(), r.seq))
+            .collect::<Vec<_>>(),
         [("acme", 1), ("beta", 1), ("acme", 2)],
         "records come back in the order given, each in its tenant's chain"
     );
@@ -98,7 +101,12 @@ async fn a_clean_log_verifies_survives_reopening_and_exports() {
     let writer = AuditWriter::spawn(reopened.clone());
     let next = writer.append_one(entry("acme", 7)).await.unwrap();
     assert_eq!(next.seq, 7);
-    assert!(verify_tenant(reopened.as_ref(), "acme").await.unwrap().is_clean());
+    assert!(
+        verify_tenant(reopened.as_ref(), "acme")
+            .await
+            .unwrap()
+            .is_clean()
+    );
 
     // Export: one lead, a time range, both formats.
     let lead = records[0].lead.clone();
@@ -107,9 +115,15 @@ async fn a_clean_log_verifies_survives_reopening_and_exports() {
         ..AuditFilter::default()
     };
     let mut out = Vec::new();
-    let n = export(reopened.as_ref(), "acme", &filter, ExportFormat::Jsonl, &mut out)
-        .await
-        .unwrap();
+    let n = export(
+        reopened.as_ref(),
+        "acme",
+        &filter,
+        ExportFormat::Jsonl,
+        &mut out,
+    )
+    .await
+    .unwrap();
     let lines: Vec<AuditRecord> = String::from_utf8(out)
         .unwrap()
         .lines()
@@ -125,9 +139,15 @@ async fn a_clean_log_verifies_survives_reopening_and_exports() {
     };
     let mut out = Vec::new();
     assert_eq!(
-        export(reopened.as_ref(), "acme", &range, ExportFormat::Csv, &mut out)
-            .await
-            .unwrap(),
+        export(
+            reopened.as_ref(),
+            "acme",
+            &range,
+            ExportFormat::Csv,
+            &mut out
+        )
+        .await
+        .unwrap(),
         3,
         "time 1002 (twice: seq 2 and 4) and 1003; 1004 is excluded"
     );
@@ -135,9 +155,15 @@ async fn a_clean_log_verifies_survives_reopening_and_exports() {
 
     // A full JSON-lines export verifies on its own, away from the database.
     let mut out = Vec::new();
-    export(reopened.as_ref(), "acme", &AuditFilter::default(), ExportFormat::Jsonl, &mut out)
-        .await
-        .unwrap();
+    export(
+        reopened.as_ref(),
+        "acme",
+        &AuditFilter::default(),
+        ExportFormat::Jsonl,
+        &mut out,
+    )
+    .await
+    .unwrap();
     let all: Vec<AuditRecord> = String::from_utf8(out)
         .unwrap()
         .lines()
@@ -153,14 +179,21 @@ async fn an_edited_field_is_reported_at_its_record() {
     raw_exec(&mut fx, "UPDATE audit_log SET decision = 'allowed', reason = NULL WHERE tenant = 'acme' AND seq = 4").await;
     let report = report(&fx).await;
     assert_eq!(report.first_bad_seq(), Some(4), "{report}");
-    assert!(matches!(report.problem.unwrap().kind, ProblemKind::Altered { .. }));
+    assert!(matches!(
+        report.problem.unwrap().kind,
+        ProblemKind::Altered { .. }
+    ));
 }
 
 #[tokio::test]
 async fn a_deleted_middle_record_is_reported() {
     let mut fx = fixture().await;
     append(&fx, "acme", 5).await;
-    raw_exec(&mut fx, "DELETE FROM audit_log WHERE tenant = 'acme' AND seq = 3").await;
+    raw_exec(
+        &mut fx,
+        "DELETE FROM audit_log WHERE tenant = 'acme' AND seq = 3",
+    )
+    .await;
     let report = report(&fx).await;
     assert_eq!(
         report.problem.as_ref().unwrap(),
@@ -179,7 +212,11 @@ async fn a_deleted_middle_record_is_reported() {
 async fn a_deleted_newest_record_is_caught_by_the_head() {
     let mut fx = fixture().await;
     append(&fx, "acme", 5).await;
-    raw_exec(&mut fx, "DELETE FROM audit_log WHERE tenant = 'acme' AND seq = 5").await;
+    raw_exec(
+        &mut fx,
+        "DELETE FROM audit_log WHERE tenant = 'acme' AND seq = 5",
+    )
+    .await;
     let report = report(&fx).await;
     assert_eq!(
         report.problem.unwrap(),
@@ -243,8 +280,16 @@ async fn a_forged_record_is_reported() {
     // a copy of record 1 with a made-up hash at 2.
     let mut fx = fixture().await;
     append(&fx, "acme", 3).await;
-    raw_exec(&mut fx, "UPDATE audit_log SET seq = seq + 10 WHERE tenant = 'acme' AND seq >= 2").await;
-    raw_exec(&mut fx, "UPDATE audit_log SET seq = seq - 9 WHERE tenant = 'acme' AND seq >= 12").await;
+    raw_exec(
+        &mut fx,
+        "UPDATE audit_log SET seq = seq + 10 WHERE tenant = 'acme' AND seq >= 2",
+    )
+    .await;
+    raw_exec(
+        &mut fx,
+        "UPDATE audit_log SET seq = seq - 9 WHERE tenant = 'acme' AND seq >= 12",
+    )
+    .await;
     raw_exec(
         &mut fx,
         "INSERT INTO audit_log SELECT tenant, 2, time_ms, plugin, plugin_version, \
@@ -254,19 +299,37 @@ async fn a_forged_record_is_reported() {
     .await;
     let report = report(&fx).await;
     assert_eq!(report.first_bad_seq(), Some(2), "{report}");
-    assert!(matches!(report.problem.unwrap().kind, ProblemKind::Altered { .. }));
+    assert!(matches!(
+        report.problem.unwrap().kind,
+        ProblemKind::Altered { .. }
+    ));
 }
 
 #[tokio::test]
 async fn swapped_sequence_numbers_are_reported() {
     let mut fx = fixture().await;
     append(&fx, "acme", 5).await;
-    raw_exec(&mut fx, "UPDATE audit_log SET seq = 100 WHERE tenant = 'acme' AND seq = 2").await;
-    raw_exec(&mut fx, "UPDATE audit_log SET seq = 2 WHERE tenant = 'acme' AND seq = 3").await;
-    raw_exec(&mut fx, "UPDATE audit_log SET seq = 3 WHERE tenant = 'acme' AND seq = 100").await;
+    raw_exec(
+        &mut fx,
+        "UPDATE audit_log SET seq = 100 WHERE tenant = 'acme' AND seq = 2",
+    )
+    .await;
+    raw_exec(
+        &mut fx,
+        "UPDATE audit_log SET seq = 2 WHERE tenant = 'acme' AND seq = 3",
+    )
+    .await;
+    raw_exec(
+        &mut fx,
+        "UPDATE audit_log SET seq = 3 WHERE tenant = 'acme' AND seq = 100",
+    )
+    .await;
     let report = report(&fx).await;
     assert_eq!(report.first_bad_seq(), Some(2), "{report}");
-    assert!(matches!(report.problem.unwrap().kind, ProblemKind::BrokenLink { .. }));
+    assert!(matches!(
+        report.problem.unwrap().kind,
+        ProblemKind::BrokenLink { .. }
+    ));
 }
 
 #[tokio::test]
@@ -307,9 +370,17 @@ async fn a_failing_write_fails_closed_and_leaves_nothing() {
         );
     }
     assert!(fx.writer.stats().failed_batches >= 1);
-    assert_eq!(fx.store.audit_head("acme").await.unwrap(), head_before, "head untouched");
     assert_eq!(
-        fx.store.audit_records("acme", &AuditFilter::default()).await.unwrap().len(),
+        fx.store.audit_head("acme").await.unwrap(),
+        head_before,
+        "head untouched"
+    );
+    assert_eq!(
+        fx.store
+            .audit_records("acme", &AuditFilter::default())
+            .await
+            .unwrap()
+            .len(),
         2,
         "nothing of a failed batch is stored"
     );
@@ -347,7 +418,10 @@ async fn concurrent_appends_form_one_chain_per_tenant_in_few_transactions() {
     let mut total = 0;
     for task in tasks {
         let records = task.await.unwrap();
-        assert!(records.windows(2).all(|w| w[1].seq == w[0].seq + 1), "one request stays contiguous");
+        assert!(
+            records.windows(2).all(|w| w[1].seq == w[0].seq + 1),
+            "one request stays contiguous"
+        );
         total += records.len();
     }
     let stats = fx.writer.stats();
@@ -366,30 +440,4 @@ async fn concurrent_appends_form_one_chain_per_tenant_in_few_transactions() {
         verified += report.records as usize;
     }
     assert_eq!(verified, total);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore]
-async fn scratch_throughput() {
-    let fx = fixture().await;
-    let start = std::time::Instant::now();
-    let tasks: Vec<_> = (0..1000)
-        .map(|i| {
-            let writer = fx.writer.clone();
-            tokio::spawn(async move {
-                let mut lat = Vec::new();
-                for k in 0..100 {
-                    let t = std::time::Instant::now();
-                    writer.append(vec![entry(["a","b","c"][i % 3], k)]).await.unwrap();
-                    lat.push(t.elapsed());
-                }
-                lat
-            })
-        })
-        .collect();
-    let mut lats = Vec::new();
-    for t in tasks { lats.extend(t.await.unwrap()); }
-    let el = start.elapsed();
-    lats.sort();
-    eprintln!("{:?} {} rec/s p50 {:?} p99 {:?} stats {:?}", el, 100_000.0 / el.as_secs_f64(), lats[lats.len()/2], lats[lats.len()*99/100], fx.writer.stats());
 }

@@ -1,6 +1,11 @@
 //! Verifying a tenant's hash chain: every record must hash to its stored hash, link to
 //! the one before it, and carry the next sequence number; the last one must be the
 //! chain head the store keeps. The first record breaking a rule is reported.
+//!
+//! What this does not catch: the chain is unkeyed SHA-256 (anyone can check it), so
+//! someone with write access to the database who recomputes every hash after their
+//! edit, and moves the head to match, leaves a chain that verifies. Catching that needs
+//! the head anchored outside the database (or a keyed chain); that is future work.
 
 use std::fmt;
 
@@ -166,7 +171,10 @@ impl fmt::Display for VerifyReport {
 /// [`verify_with_head`] or [`verify_tenant`] for that. The tenant is the first
 /// record's.
 pub fn verify(records: &[AuditRecord]) -> VerifyReport {
-    let tenant = records.first().map(|r| r.tenant.clone()).unwrap_or_default();
+    let tenant = records
+        .first()
+        .map(|r| r.tenant.clone())
+        .unwrap_or_default();
     check_chain(&tenant, records)
 }
 
@@ -227,14 +235,17 @@ pub fn verify_with_head(
 /// Verifies a tenant's chain as stored, against its head, from one snapshot.
 pub async fn verify_tenant(store: &dyn Store, tenant: &str) -> Result<VerifyReport, AuditError> {
     let chain = store.audit_chain(tenant).await?;
-    Ok(verify_with_head(tenant, &chain.records, chain.head.as_ref()))
+    Ok(verify_with_head(
+        tenant,
+        &chain.records,
+        chain.head.as_ref(),
+    ))
 }
 
 fn check_chain(tenant: &str, records: &[AuditRecord]) -> VerifyReport {
-    let mut expected_seq = 1;
     let mut prev_hash = GENESIS_HASH;
     let mut problem = None;
-    for record in records {
+    for (expected_seq, record) in (1..).zip(records) {
         let kind = if record.tenant != tenant {
             Some(ProblemKind::WrongTenant {
                 found: record.tenant.clone(),
@@ -266,7 +277,6 @@ fn check_chain(tenant: &str, records: &[AuditRecord]) -> VerifyReport {
             });
             break;
         }
-        expected_seq += 1;
         prev_hash = &record.hash;
     }
     VerifyReport {
@@ -315,14 +325,20 @@ mod tests {
     fn pure_checks_name_the_first_bad_record() {
         let good = chain(5);
         assert!(verify(&good).is_clean());
-        assert_eq!(verify(&good).to_string(), "tenant 'acme': 5 records, chain intact");
+        assert_eq!(
+            verify(&good).to_string(),
+            "tenant 'acme': 5 records, chain intact"
+        );
         assert!(verify(&[]).is_clean());
 
         let mut edited = good.clone();
         edited[2].resource = "email".into();
         let report = verify(&edited);
         assert_eq!(report.first_bad_seq(), Some(3));
-        assert!(matches!(report.problem.unwrap().kind, ProblemKind::Altered { .. }));
+        assert!(matches!(
+            report.problem.unwrap().kind,
+            ProblemKind::Altered { .. }
+        ));
 
         let mut deleted = good.clone();
         deleted.remove(1);
@@ -354,13 +370,21 @@ mod tests {
         // A forged record with a correct hash but a made-up link.
         let mut forged = good.clone();
         forged[1] = AuditRecord::seal(
-            &context("acme").entry("email", Purpose::Marketing, &Decision::Allow { consent_id: 9 }, 1),
+            &context("acme").entry(
+                "email",
+                Purpose::Marketing,
+                &Decision::Allow { consent_id: 9 },
+                1,
+            ),
             2,
             &"f".repeat(64),
         );
         let report = verify(&forged);
         assert_eq!(report.first_bad_seq(), Some(2));
-        assert!(matches!(report.problem.unwrap().kind, ProblemKind::BrokenLink { .. }));
+        assert!(matches!(
+            report.problem.unwrap().kind,
+            ProblemKind::BrokenLink { .. }
+        ));
     }
 
     #[test]
@@ -373,7 +397,9 @@ mod tests {
         let truncated = &good[..3];
         assert!(verify(truncated).is_clean(), "invisible without the head");
         assert_eq!(
-            verify_with_head("acme", truncated, Some(&h)).problem.unwrap(),
+            verify_with_head("acme", truncated, Some(&h))
+                .problem
+                .unwrap(),
             ChainProblem {
                 seq: 4,
                 kind: ProblemKind::Truncated { head_seq: 4 }
@@ -396,13 +422,21 @@ mod tests {
 
         let mut replaced = good.clone();
         replaced[3] = AuditRecord::seal(
-            &context("acme").entry("email", Purpose::Marketing, &Decision::Allow { consent_id: 9 }, 1),
+            &context("acme").entry(
+                "email",
+                Purpose::Marketing,
+                &Decision::Allow { consent_id: 9 },
+                1,
+            ),
             4,
             &good[2].hash,
         );
         let report = verify_with_head("acme", &replaced, Some(&h));
         assert_eq!(report.first_bad_seq(), Some(4));
-        assert!(matches!(report.problem.unwrap().kind, ProblemKind::HeadMismatch { .. }));
+        assert!(matches!(
+            report.problem.unwrap().kind,
+            ProblemKind::HeadMismatch { .. }
+        ));
 
         assert_eq!(
             verify_with_head("acme", &good, None).problem.unwrap(),
@@ -415,6 +449,9 @@ mod tests {
         // An earlier chain problem wins over a head problem.
         let mut edited = good[..3].to_vec();
         edited[0].call_id = "call-9".into();
-        assert_eq!(verify_with_head("acme", &edited, Some(&h)).first_bad_seq(), Some(1));
+        assert_eq!(
+            verify_with_head("acme", &edited, Some(&h)).first_bad_seq(),
+            Some(1)
+        );
     }
 }

@@ -98,7 +98,9 @@ impl AuditWriter {
     /// [`AuditWriter::append`] for one entry.
     pub async fn append_one(&self, entry: AuditEntry) -> Result<AuditRecord, AuditError> {
         let mut records = self.append(vec![entry]).await?;
-        records.pop().ok_or_else(|| AuditError::Unavailable("the store returned no record".into()))
+        records
+            .pop()
+            .ok_or_else(|| AuditError::Unavailable("the store returned no record".into()))
     }
 
     /// Counters of what the writer has done.
@@ -119,7 +121,11 @@ fn stopped() -> AuditError {
 /// The background task: wait for one request, take every other pending one (up to
 /// [`MAX_BATCH_RECORDS`]), commit them together, answer everyone, repeat. While a
 /// commit is in flight, new requests queue up and form the next batch.
-async fn run(store: Arc<dyn Store>, mut requests: mpsc::Receiver<Request>, counters: Arc<Counters>) {
+async fn run(
+    store: Arc<dyn Store>,
+    mut requests: mpsc::Receiver<Request>,
+    counters: Arc<Counters>,
+) {
     while let Some(first) = requests.recv().await {
         let mut total = first.entries.len();
         let mut batch = vec![first];
@@ -143,7 +149,9 @@ async fn run(store: Arc<dyn Store>, mut requests: mpsc::Receiver<Request>, count
             Ok(records) if records.len() == total => {
                 counters.batches.fetch_add(1, Ordering::Relaxed);
                 counters.records.fetch_add(total as u64, Ordering::Relaxed);
-                counters.largest_batch.fetch_max(total as u64, Ordering::Relaxed);
+                counters
+                    .largest_batch
+                    .fetch_max(total as u64, Ordering::Relaxed);
                 let mut records = records.into_iter();
                 for (count, reply) in waiters {
                     // A waiter that gave up is fine: its records are stored all the same.

@@ -541,7 +541,13 @@ mod tests {
         let request = read(PHONE, CallHandling);
         assert_eq!(decide(&request, &ADULT, &consents), allow(1));
         consents[0].withdrawn_at_ms = Some(NOW);
-        assert_eq!(decide(&request, &ADULT, &consents).deny_reason().unwrap().as_str(), "consent-withdrawn");
+        assert_eq!(
+            decide(&request, &ADULT, &consents)
+                .deny_reason()
+                .unwrap()
+                .as_str(),
+            "consent-withdrawn"
+        );
     }
 
     #[test]

@@ -324,8 +324,14 @@ mod tests {
                 .contains("unknown channel 'fax'")
         );
         let err = "salary".parse::<Resource>().unwrap_err().to_string();
-        assert!(err.contains("unknown resource 'salary'") && err.contains("message:sms"), "{err}");
-        assert_eq!(Resource::Message(Channel::Sms).channel(), Some(Channel::Sms));
+        assert!(
+            err.contains("unknown resource 'salary'") && err.contains("message:sms"),
+            "{err}"
+        );
+        assert_eq!(
+            Resource::Message(Channel::Sms).channel(),
+            Some(Channel::Sms)
+        );
         assert_eq!(Resource::Field(DataField::Email).channel(), None);
     }
 }

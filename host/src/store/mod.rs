@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::audit::{AuditEntry, AuditRecord};
-use crate::consent::{AgeStatus, Channel, ConsentRecord, DataField, LeadState, ParseError, Purpose};
+use crate::consent::{
+    AgeStatus, Channel, ConsentRecord, DataField, LeadState, ParseError, Purpose,
+};
 
 /// Errors from the store. Messages name the tenant, lead or row involved.
 #[derive(Debug, thiserror::Error)]
@@ -480,7 +482,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<ConsentRecord, StoreError>;
 
     /// All of a lead's consents, withdrawn and expired ones included, oldest first.
-    async fn consents(&self, tenant: &str, lead_id: &str) -> Result<Vec<ConsentRecord>, StoreError>;
+    async fn consents(&self, tenant: &str, lead_id: &str)
+    -> Result<Vec<ConsentRecord>, StoreError>;
 
     /// Writes a CRM tag; returns its id.
     async fn insert_tag(&self, tag: &NewTag) -> Result<i64, StoreError>;
@@ -523,7 +526,10 @@ pub trait Store: Send + Sync + 'static {
     /// each tenant's chain continues from its stored head, and the heads are updated in
     /// the same transaction. Returns the records in the order of `entries`, durable
     /// once this returns `Ok`. On error nothing of the batch is stored.
-    async fn append_audit_batch(&self, entries: &[AuditEntry]) -> Result<Vec<AuditRecord>, StoreError>;
+    async fn append_audit_batch(
+        &self,
+        entries: &[AuditEntry],
+    ) -> Result<Vec<AuditRecord>, StoreError>;
 
     /// A tenant's audit records matching `filter`, in sequence order.
     async fn audit_records(

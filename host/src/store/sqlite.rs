@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::LazyLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -16,8 +17,8 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite};
 
 use super::{
-    AuditChain, AuditFilter, AuditHead, CallRecord, CallStart, Lead, LeadTag, MessageStatus, NewConsent,
-    NewMessage, NewTag, OutboxMessage, Store, StoreError,
+    AuditChain, AuditFilter, AuditHead, CallRecord, CallStart, Lead, LeadTag, MessageStatus,
+    NewConsent, NewMessage, NewTag, OutboxMessage, Store, StoreError,
 };
 use crate::audit::{AuditEntry, AuditRecord, GENESIS_HASH};
 use crate::consent::{ConsentRecord, ParseError};
@@ -31,6 +32,28 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Read connections: reads run in parallel with the writer in WAL mode.
 const READ_CONNECTIONS: u32 = 4;
+
+/// Rows per multi-row audit INSERT, largest first. Powers of two, so a batch of any
+/// size is a few statements drawn from only seven SQL texts (all stay in the statement
+/// cache); 64 rows bind 960 parameters, far below SQLite's limit of 32766.
+const AUDIT_INSERT_CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
+
+/// `INSERT INTO audit_log ... VALUES (...), (...)` for each of [`AUDIT_INSERT_CHUNKS`].
+/// Built from placeholders only: no value is ever spliced into the text.
+static AUDIT_INSERT_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
+    let row = format!("({})", vec!["?"; 15].join(", "));
+    AUDIT_INSERT_CHUNKS
+        .iter()
+        .map(|&rows| {
+            format!(
+                "INSERT INTO audit_log (tenant, seq, time_ms, plugin, plugin_version, \
+                 component_digest, call_id, lead, resource, purpose, decision, reason, \
+                 consent_id, prev_hash, hash) VALUES {}",
+                vec![row.as_str(); rows].join(", ")
+            )
+        })
+        .collect()
+});
 
 /// The embedded migrations (`host/migrations`).
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -174,7 +197,11 @@ fn now_ms() -> i64 {
 }
 
 /// Reads one column, naming it if the stored type is wrong.
-fn get<'r, T>(row: &'r SqliteRow, table: &'static str, column: &'static str) -> Result<T, StoreError>
+fn get<'r, T>(
+    row: &'r SqliteRow,
+    table: &'static str,
+    column: &'static str,
+) -> Result<T, StoreError>
 where
     T: sqlx::Decode<'r, Sqlite> + sqlx::Type<Sqlite>,
 {
@@ -217,7 +244,12 @@ fn lead_from_row(row: &SqliteRow) -> Result<Lead, StoreError> {
     let tenant: String = get(row, "leads", "tenant")?;
     let lead_id: String = get(row, "leads", "lead_id")?;
     let which = || format!("tenant '{tenant}' lead '{lead_id}'");
-    let age = parse("leads", "age_status", which, get(row, "leads", "age_status")?)?;
+    let age = parse(
+        "leads",
+        "age_status",
+        which,
+        get(row, "leads", "age_status")?,
+    )?;
     let preferences = match get::<Option<String>>(row, "leads", "preferences")? {
         None => None,
         Some(text) => match parse_json("leads", "preferences", which, text.clone())? {
@@ -261,7 +293,12 @@ fn consent_from_row(row: &SqliteRow) -> Result<ConsentRecord, StoreError> {
         id,
         tenant: get(row, "consents", "tenant")?,
         lead: get(row, "consents", "lead_id")?,
-        purpose: parse("consents", "purpose", which, get(row, "consents", "purpose")?)?,
+        purpose: parse(
+            "consents",
+            "purpose",
+            which,
+            get(row, "consents", "purpose")?,
+        )?,
         channel,
         granted_at_ms: get(row, "consents", "granted_at_ms")?,
         expires_at_ms: get(row, "consents", "expires_at_ms")?,
@@ -297,12 +334,14 @@ async fn ensure_tenant_in(
     tenant: &str,
     now: i64,
 ) -> Result<(), StoreError> {
-    sqlx::query("INSERT INTO tenants (id, created_at_ms) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING")
-        .bind(tenant)
-        .bind(now)
-        .execute(conn)
-        .await
-        .map_err(|e| database(format!("creating tenant '{tenant}'"), e))?;
+    sqlx::query(
+        "INSERT INTO tenants (id, created_at_ms) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(tenant)
+    .bind(now)
+    .execute(conn)
+    .await
+    .map_err(|e| database(format!("creating tenant '{tenant}'"), e))?;
     Ok(())
 }
 
@@ -318,7 +357,12 @@ async fn require_live_lead(
             .bind(lead_id)
             .fetch_optional(conn)
             .await
-            .map_err(|e| database(format!("looking up lead '{lead_id}' of tenant '{tenant}'"), e))?;
+            .map_err(|e| {
+                database(
+                    format!("looking up lead '{lead_id}' of tenant '{tenant}'"),
+                    e,
+                )
+            })?;
     match erased {
         None => Err(StoreError::UnknownLead {
             tenant: tenant.into(),
@@ -359,6 +403,7 @@ fn commit_error(action: String) -> impl FnOnce(sqlx::Error) -> StoreError {
 
 #[async_trait]
 impl Store for SqliteStore {
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant), err(level = "debug"))]
     async fn ensure_tenant(&self, tenant: &str) -> Result<(), StoreError> {
         let mut conn = self
             .writer
@@ -368,8 +413,12 @@ impl Store for SqliteStore {
         ensure_tenant_in(&mut conn, tenant, now_ms()).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %lead.tenant), err(level = "debug"))]
     async fn upsert_lead(&self, lead: &Lead) -> Result<(), StoreError> {
-        let action = format!("writing lead '{}' of tenant '{}'", lead.lead_id, lead.tenant);
+        let action = format!(
+            "writing lead '{}' of tenant '{}'",
+            lead.lead_id, lead.tenant
+        );
         let preferences = lead
             .preferences
             .as_ref()
@@ -412,6 +461,7 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(commit_error(action))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant), err(level = "debug"))]
     async fn lead(&self, tenant: &str, lead_id: &str) -> Result<Option<Lead>, StoreError> {
         let row = sqlx::query(
             "SELECT tenant, lead_id, name, phone, email, location, language, preferences, \
@@ -426,6 +476,7 @@ impl Store for SqliteStore {
         row.as_ref().map(lead_from_row).transpose()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant), err(level = "debug"))]
     async fn erase_lead(&self, tenant: &str, lead_id: &str, at_ms: i64) -> Result<(), StoreError> {
         let action = format!("erasing lead '{lead_id}' of tenant '{tenant}'");
         let mut tx = self.begin(&action).await?;
@@ -467,6 +518,7 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(commit_error(action))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %consent.tenant, purpose = %consent.purpose), err(level = "debug"))]
     async fn grant_consent(&self, consent: &NewConsent) -> Result<ConsentRecord, StoreError> {
         if let Some(expires) = consent.expires_at_ms
             && expires <= consent.granted_at_ms
@@ -518,6 +570,7 @@ impl Store for SqliteStore {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant, consent_id = consent_id), err(level = "debug"))]
     async fn withdraw_consent(
         &self,
         tenant: &str,
@@ -541,7 +594,12 @@ impl Store for SqliteStore {
         Ok(record)
     }
 
-    async fn consents(&self, tenant: &str, lead_id: &str) -> Result<Vec<ConsentRecord>, StoreError> {
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant), err(level = "debug"))]
+    async fn consents(
+        &self,
+        tenant: &str,
+        lead_id: &str,
+    ) -> Result<Vec<ConsentRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, tenant, lead_id, purpose, channel, granted_at_ms, expires_at_ms, \
                  withdrawn_at_ms, source, evidence, parental \
@@ -551,10 +609,16 @@ impl Store for SqliteStore {
         .bind(lead_id)
         .fetch_all(&self.reader)
         .await
-        .map_err(|e| database(format!("reading consents of lead '{lead_id}' of tenant '{tenant}'"), e))?;
+        .map_err(|e| {
+            database(
+                format!("reading consents of lead '{lead_id}' of tenant '{tenant}'"),
+                e,
+            )
+        })?;
         rows.iter().map(consent_from_row).collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tag.tenant, call_id = %tag.call_id), err(level = "debug"))]
     async fn insert_tag(&self, tag: &NewTag) -> Result<i64, StoreError> {
         let action = format!("tagging lead '{}' of tenant '{}'", tag.lead_id, tag.tenant);
         let mut tx = self.begin(&action).await?;
@@ -576,6 +640,7 @@ impl Store for SqliteStore {
         Ok(id)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant), err(level = "debug"))]
     async fn lead_tags(&self, tenant: &str, lead_id: &str) -> Result<Vec<LeadTag>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, tenant, lead_id, tag, call_id, plugin, created_at_ms FROM lead_tags \
@@ -585,7 +650,12 @@ impl Store for SqliteStore {
         .bind(lead_id)
         .fetch_all(&self.reader)
         .await
-        .map_err(|e| database(format!("reading tags of lead '{lead_id}' of tenant '{tenant}'"), e))?;
+        .map_err(|e| {
+            database(
+                format!("reading tags of lead '{lead_id}' of tenant '{tenant}'"),
+                e,
+            )
+        })?;
         rows.iter()
             .map(|row| {
                 Ok(LeadTag {
@@ -601,6 +671,7 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %message.tenant, call_id = %message.call_id, channel = %message.channel), err(level = "debug"))]
     async fn enqueue_message(&self, message: &NewMessage) -> Result<i64, StoreError> {
         let action = format!(
             "queueing a {} message for lead '{}' of tenant '{}'",
@@ -627,6 +698,7 @@ impl Store for SqliteStore {
         Ok(id)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant, message_id = message_id), err(level = "debug"))]
     async fn set_message_status(
         &self,
         tenant: &str,
@@ -646,7 +718,12 @@ impl Store for SqliteStore {
         .bind(at_ms)
         .execute(&self.writer)
         .await
-        .map_err(|e| database(format!("updating message {message_id} of tenant '{tenant}'"), e))?;
+        .map_err(|e| {
+            database(
+                format!("updating message {message_id} of tenant '{tenant}'"),
+                e,
+            )
+        })?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound {
                 tenant: tenant.into(),
@@ -656,6 +733,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant), err(level = "debug"))]
     async fn outbox(&self, tenant: &str, lead_id: &str) -> Result<Vec<OutboxMessage>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, tenant, lead_id, channel, template, params, call_id, status, address, \
@@ -666,7 +744,12 @@ impl Store for SqliteStore {
         .bind(lead_id)
         .fetch_all(&self.reader)
         .await
-        .map_err(|e| database(format!("reading messages of lead '{lead_id}' of tenant '{tenant}'"), e))?;
+        .map_err(|e| {
+            database(
+                format!("reading messages of lead '{lead_id}' of tenant '{tenant}'"),
+                e,
+            )
+        })?;
         rows.iter()
             .map(|row| {
                 let id: i64 = get(row, "message_outbox", "id")?;
@@ -679,11 +762,21 @@ impl Store for SqliteStore {
                     id,
                     tenant: get(row, "message_outbox", "tenant")?,
                     lead_id: get(row, "message_outbox", "lead_id")?,
-                    channel: parse("message_outbox", "channel", which, get(row, "message_outbox", "channel")?)?,
+                    channel: parse(
+                        "message_outbox",
+                        "channel",
+                        which,
+                        get(row, "message_outbox", "channel")?,
+                    )?,
                     template: get(row, "message_outbox", "template")?,
                     params,
                     call_id: get(row, "message_outbox", "call_id")?,
-                    status: parse("message_outbox", "status", which, get(row, "message_outbox", "status")?)?,
+                    status: parse(
+                        "message_outbox",
+                        "status",
+                        which,
+                        get(row, "message_outbox", "status")?,
+                    )?,
                     address: get(row, "message_outbox", "address")?,
                     created_at_ms: get(row, "message_outbox", "created_at_ms")?,
                     updated_at_ms: get(row, "message_outbox", "updated_at_ms")?,
@@ -692,8 +785,12 @@ impl Store for SqliteStore {
             .collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %call.tenant, call_id = %call.call_id), err(level = "debug"))]
     async fn record_call_start(&self, call: &CallStart) -> Result<(), StoreError> {
-        let action = format!("recording the start of call '{}' of tenant '{}'", call.call_id, call.tenant);
+        let action = format!(
+            "recording the start of call '{}' of tenant '{}'",
+            call.call_id, call.tenant
+        );
         let mut tx = self.begin(&action).await?;
         ensure_tenant_in(&mut tx, &call.tenant, now_ms()).await?;
         sqlx::query(
@@ -713,6 +810,7 @@ impl Store for SqliteStore {
         tx.commit().await.map_err(commit_error(action))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant, call_id = %call_id), err(level = "debug"))]
     async fn record_call_end(
         &self,
         tenant: &str,
@@ -729,7 +827,12 @@ impl Store for SqliteStore {
         .bind(result.to_string())
         .execute(&self.writer)
         .await
-        .map_err(|e| database(format!("recording the end of call '{call_id}' of tenant '{tenant}'"), e))?;
+        .map_err(|e| {
+            database(
+                format!("recording the end of call '{call_id}' of tenant '{tenant}'"),
+                e,
+            )
+        })?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound {
                 tenant: tenant.into(),
@@ -739,6 +842,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant, call_id = %call_id), err(level = "debug"))]
     async fn call(&self, tenant: &str, call_id: &str) -> Result<Option<CallRecord>, StoreError> {
         let row = sqlx::query(
             "SELECT tenant, call_id, plugin, plugin_version, component_digest, lead_id, \
@@ -768,7 +872,11 @@ impl Store for SqliteStore {
         }))
     }
 
-    async fn append_audit_batch(&self, entries: &[AuditEntry]) -> Result<Vec<AuditRecord>, StoreError> {
+    #[tracing::instrument(level = "debug", skip_all, fields(records = entries.len()), err(level = "debug"))]
+    async fn append_audit_batch(
+        &self,
+        entries: &[AuditEntry],
+    ) -> Result<Vec<AuditRecord>, StoreError> {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
@@ -791,37 +899,56 @@ impl Store for SqliteStore {
                     .bind(&entry.tenant)
                     .fetch_optional(&mut *tx)
                     .await
-                    .map_err(|e| database(format!("reading the audit head of tenant '{}'", entry.tenant), e))?;
+                    .map_err(|e| {
+                        database(
+                            format!("reading the audit head of tenant '{}'", entry.tenant),
+                            e,
+                        )
+                    })?;
                     slot.insert(stored.unwrap_or_else(|| (0, GENESIS_HASH.to_owned())))
                 }
             };
             let record = AuditRecord::seal(entry, head.0 + 1, &head.1);
-            sqlx::query(
-                "INSERT INTO audit_log (tenant, seq, time_ms, plugin, plugin_version, \
-                     component_digest, call_id, lead, resource, purpose, decision, reason, \
-                     consent_id, prev_hash, hash) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-            )
-            .bind(&record.tenant)
-            .bind(record.seq)
-            .bind(record.time_ms)
-            .bind(&record.plugin)
-            .bind(&record.plugin_version)
-            .bind(&record.component_digest)
-            .bind(&record.call_id)
-            .bind(&record.lead)
-            .bind(&record.resource)
-            .bind(&record.purpose)
-            .bind(&record.decision)
-            .bind(&record.reason)
-            .bind(record.consent_id)
-            .bind(&record.prev_hash)
-            .bind(&record.hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| database(format!("{action} (tenant '{}', seq {})", record.tenant, record.seq), e))?;
             *head = (record.seq, record.hash.clone());
             records.push(record);
+        }
+        // Multi-row INSERTs (64 rows per statement at most): one round trip to the
+        // connection's worker thread per chunk rather than per row.
+        let mut rest = records.as_slice();
+        for (size, sql) in AUDIT_INSERT_CHUNKS.iter().zip(AUDIT_INSERT_SQL.iter()) {
+            while rest.len() >= *size {
+                let (chunk, tail) = rest.split_at(*size);
+                let mut query = sqlx::query(sql.as_str());
+                for r in chunk {
+                    query = query
+                        .bind(&r.tenant)
+                        .bind(r.seq)
+                        .bind(r.time_ms)
+                        .bind(&r.plugin)
+                        .bind(&r.plugin_version)
+                        .bind(&r.component_digest)
+                        .bind(&r.call_id)
+                        .bind(&r.lead)
+                        .bind(&r.resource)
+                        .bind(&r.purpose)
+                        .bind(&r.decision)
+                        .bind(&r.reason)
+                        .bind(r.consent_id)
+                        .bind(&r.prev_hash)
+                        .bind(&r.hash);
+                }
+                query.execute(&mut *tx).await.map_err(|e| {
+                    let first = &chunk[0];
+                    database(
+                        format!(
+                            "{action} (tenant '{}', from seq {})",
+                            first.tenant, first.seq
+                        ),
+                        e,
+                    )
+                })?;
+                rest = tail;
+            }
         }
         for (tenant, (last_seq, last_hash)) in &heads {
             sqlx::query(
@@ -840,6 +967,7 @@ impl Store for SqliteStore {
         Ok(records)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant), err(level = "debug"))]
     async fn audit_records(
         &self,
         tenant: &str,
@@ -863,10 +991,15 @@ impl Store for SqliteStore {
         rows.iter().map(audit_from_row).collect()
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant), err(level = "debug"))]
     async fn audit_chain(&self, tenant: &str) -> Result<AuditChain, StoreError> {
         let action = || format!("reading the audit chain of tenant '{tenant}'");
         // A read transaction: WAL gives it one snapshot for both statements.
-        let mut tx = self.reader.begin().await.map_err(|e| database(action(), e))?;
+        let mut tx = self
+            .reader
+            .begin()
+            .await
+            .map_err(|e| database(action(), e))?;
         let rows = sqlx::query(
             "SELECT tenant, seq, time_ms, plugin, plugin_version, component_digest, call_id, \
                  lead, resource, purpose, decision, reason, consent_id, prev_hash, hash \
@@ -893,6 +1026,7 @@ impl Store for SqliteStore {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant), err(level = "debug"))]
     async fn audit_head(&self, tenant: &str) -> Result<Option<AuditHead>, StoreError> {
         let head: Option<(i64, String)> =
             sqlx::query_as("SELECT last_seq, last_hash FROM audit_heads WHERE tenant = ?1")
@@ -907,6 +1041,7 @@ impl Store for SqliteStore {
         }))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn audit_tenants(&self) -> Result<Vec<String>, StoreError> {
         sqlx::query_scalar(
             "SELECT tenant FROM audit_heads UNION SELECT DISTINCT tenant FROM audit_log ORDER BY 1",
@@ -942,7 +1077,12 @@ mod tests {
         }
     }
 
-    fn consent(tenant: &str, lead_id: &str, purpose: Purpose, channel: Option<Channel>) -> NewConsent {
+    fn consent(
+        tenant: &str,
+        lead_id: &str,
+        purpose: Purpose,
+        channel: Option<Channel>,
+    ) -> NewConsent {
         NewConsent {
             tenant: tenant.into(),
             lead_id: lead_id.into(),
@@ -962,10 +1102,22 @@ mod tests {
         let store = SqliteStore::open(&dir.path().join("data")).await.unwrap();
         assert_eq!(store.path(), dir.path().join("data").join(DB_FILE_NAME));
         let mut conn = store.writer.acquire().await.unwrap();
-        let mode: String = sqlx::query_scalar("PRAGMA journal_mode").fetch_one(&mut *conn).await.unwrap();
-        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *conn).await.unwrap();
-        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys").fetch_one(&mut *conn).await.unwrap();
-        let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout").fetch_one(&mut *conn).await.unwrap();
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
+        let busy: i64 = sqlx::query_scalar("PRAGMA busy_timeout")
+            .fetch_one(&mut *conn)
+            .await
+            .unwrap();
         assert_eq!((mode.as_str(), sync, fk, busy), ("wal", 2, 1, 5000));
         drop(conn);
 
@@ -973,7 +1125,16 @@ mod tests {
         store.close().await;
         // Reopening runs the migrations again (a no-op) and finds the data.
         let reopened = SqliteStore::open(&dir.path().join("data")).await.unwrap();
-        assert_eq!(reopened.lead("acme", "l-1").await.unwrap().unwrap().name.as_deref(), Some("Ada Lovelace"));
+        assert_eq!(
+            reopened
+                .lead("acme", "l-1")
+                .await
+                .unwrap()
+                .unwrap()
+                .name
+                .as_deref(),
+            Some("Ada Lovelace")
+        );
     }
 
     #[tokio::test]
@@ -982,18 +1143,50 @@ mod tests {
         let written = lead("acme", "l-1");
         store.upsert_lead(&written).await.unwrap();
         let read = store.lead("acme", "l-1").await.unwrap().unwrap();
-        assert_eq!(read.field(DataField::Phone).as_deref(), Some("+44 20 7946 0000"));
-        assert_eq!(read.field(DataField::Preferences).as_deref(), Some(r#"{"preferred_time":"mornings"}"#));
+        assert_eq!(
+            read.field(DataField::Phone).as_deref(),
+            Some("+44 20 7946 0000")
+        );
+        assert_eq!(
+            read.field(DataField::Preferences).as_deref(),
+            Some(r#"{"preferred_time":"mornings"}"#)
+        );
         assert_eq!(read.preference("preferred_time"), Some(&json!("mornings")));
-        assert_eq!(read.state(), LeadState { age: AgeStatus::Adult, restricted: false, erased: false });
+        assert_eq!(
+            read.state(),
+            LeadState {
+                age: AgeStatus::Adult,
+                restricted: false,
+                erased: false
+            }
+        );
         assert!(read.created_at_ms > 0 && read.updated_at_ms >= read.created_at_ms);
-        assert_eq!(Lead { created_at_ms: 0, updated_at_ms: 0, ..read.clone() }, written);
-        assert_eq!(store.lead("other", "l-1").await.unwrap(), None, "another tenant sees nothing");
+        assert_eq!(
+            Lead {
+                created_at_ms: 0,
+                updated_at_ms: 0,
+                ..read.clone()
+            },
+            written
+        );
+        assert_eq!(
+            store.lead("other", "l-1").await.unwrap(),
+            None,
+            "another tenant sees nothing"
+        );
 
-        let changed = Lead { restricted: true, email: None, age: AgeStatus::Minor, ..written };
+        let changed = Lead {
+            restricted: true,
+            email: None,
+            age: AgeStatus::Minor,
+            ..written
+        };
         store.upsert_lead(&changed).await.unwrap();
         let read = store.lead("acme", "l-1").await.unwrap().unwrap();
-        assert_eq!((read.restricted, read.email, read.age), (true, None, AgeStatus::Minor));
+        assert_eq!(
+            (read.restricted, read.email, read.age),
+            (true, None, AgeStatus::Minor)
+        );
     }
 
     #[tokio::test]
@@ -1001,30 +1194,68 @@ mod tests {
         let store = SqliteStore::open_in_memory().await.unwrap();
         store.upsert_lead(&lead("acme", "l-1")).await.unwrap();
         let granted = store
-            .grant_consent(&consent("acme", "l-1", Purpose::Marketing, Some(Channel::Whatsapp)))
+            .grant_consent(&consent(
+                "acme",
+                "l-1",
+                Purpose::Marketing,
+                Some(Channel::Whatsapp),
+            ))
             .await
             .unwrap();
         let second = store
-            .grant_consent(&NewConsent { parental: true, expires_at_ms: None, ..consent("acme", "l-1", Purpose::CallHandling, None) })
+            .grant_consent(&NewConsent {
+                parental: true,
+                expires_at_ms: None,
+                ..consent("acme", "l-1", Purpose::CallHandling, None)
+            })
             .await
             .unwrap();
-        assert_eq!(store.consents("acme", "l-1").await.unwrap(), vec![granted.clone(), second.clone()]);
+        assert_eq!(
+            store.consents("acme", "l-1").await.unwrap(),
+            vec![granted.clone(), second.clone()]
+        );
 
-        let withdrawn = store.withdraw_consent("acme", granted.id, 5_000).await.unwrap();
+        let withdrawn = store
+            .withdraw_consent("acme", granted.id, 5_000)
+            .await
+            .unwrap();
         assert_eq!(withdrawn.withdrawn_at_ms, Some(5_000));
-        let again = store.withdraw_consent("acme", granted.id, 6_000).await.unwrap();
-        assert_eq!(again.withdrawn_at_ms, Some(5_000), "the first withdrawal time stays");
+        let again = store
+            .withdraw_consent("acme", granted.id, 6_000)
+            .await
+            .unwrap();
+        assert_eq!(
+            again.withdrawn_at_ms,
+            Some(5_000),
+            "the first withdrawal time stays"
+        );
         assert_eq!(store.consents("acme", "l-1").await.unwrap()[0], withdrawn);
 
-        let err = store.withdraw_consent("other", granted.id, 1).await.unwrap_err();
-        assert_eq!(err.to_string(), format!("consent {} not found for tenant 'other'", granted.id));
-        let err = store.grant_consent(&consent("acme", "nobody", Purpose::Marketing, None)).await.unwrap_err();
-        assert_eq!(err.to_string(), "unknown lead 'nobody' for tenant 'acme'");
         let err = store
-            .grant_consent(&NewConsent { expires_at_ms: Some(1_000), ..consent("acme", "l-1", Purpose::Marketing, None) })
+            .withdraw_consent("other", granted.id, 1)
             .await
             .unwrap_err();
-        assert!(err.to_string().contains("expires at 1000 ms, not after it is granted at 1000 ms"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            format!("consent {} not found for tenant 'other'", granted.id)
+        );
+        let err = store
+            .grant_consent(&consent("acme", "nobody", Purpose::Marketing, None))
+            .await
+            .unwrap_err();
+        assert_eq!(err.to_string(), "unknown lead 'nobody' for tenant 'acme'");
+        let err = store
+            .grant_consent(&NewConsent {
+                expires_at_ms: Some(1_000),
+                ..consent("acme", "l-1", Purpose::Marketing, None)
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("expires at 1000 ms, not after it is granted at 1000 ms"),
+            "{err}"
+        );
         assert!(store.consents("other", "l-1").await.unwrap().is_empty());
     }
 
@@ -1032,7 +1263,10 @@ mod tests {
     async fn erasure_clears_personal_data_and_is_final() {
         let store = SqliteStore::open_in_memory().await.unwrap();
         store.upsert_lead(&lead("acme", "l-1")).await.unwrap();
-        store.grant_consent(&consent("acme", "l-1", Purpose::CrmTagging, None)).await.unwrap();
+        store
+            .grant_consent(&consent("acme", "l-1", Purpose::CrmTagging, None))
+            .await
+            .unwrap();
         let tag = NewTag {
             tenant: "acme".into(),
             lead_id: "l-1".into(),
@@ -1052,25 +1286,72 @@ mod tests {
             created_at_ms: 10,
         };
         let sent = store.enqueue_message(&message).await.unwrap();
-        store.set_message_status("acme", sent, MessageStatus::Sent, Some("+44 20 7946 0000"), 11).await.unwrap();
+        store
+            .set_message_status(
+                "acme",
+                sent,
+                MessageStatus::Sent,
+                Some("+44 20 7946 0000"),
+                11,
+            )
+            .await
+            .unwrap();
         let queued = store.enqueue_message(&message).await.unwrap();
 
         store.erase_lead("acme", "l-1", 20).await.unwrap();
         let erased = store.lead("acme", "l-1").await.unwrap().unwrap();
-        assert_eq!(erased, Lead { age: AgeStatus::Adult, erased_at_ms: Some(20), created_at_ms: erased.created_at_ms, updated_at_ms: 20, ..Lead::new("acme", "l-1") });
+        assert_eq!(
+            erased,
+            Lead {
+                age: AgeStatus::Adult,
+                erased_at_ms: Some(20),
+                created_at_ms: erased.created_at_ms,
+                updated_at_ms: 20,
+                ..Lead::new("acme", "l-1")
+            }
+        );
         assert!(erased.state().erased);
         assert!(store.lead_tags("acme", "l-1").await.unwrap().is_empty());
         let outbox = store.outbox("acme", "l-1").await.unwrap();
-        assert_eq!(outbox.iter().map(|m| (m.id, m.status, m.address.clone(), m.params.clone())).collect::<Vec<_>>(),
-            vec![(sent, MessageStatus::Sent, None, None), (queued, MessageStatus::Cancelled, None, None)]);
-        assert_eq!(store.consents("acme", "l-1").await.unwrap().len(), 1, "consents stay as evidence");
+        assert_eq!(
+            outbox
+                .iter()
+                .map(|m| (m.id, m.status, m.address.clone(), m.params.clone()))
+                .collect::<Vec<_>>(),
+            vec![
+                (sent, MessageStatus::Sent, None, None),
+                (queued, MessageStatus::Cancelled, None, None)
+            ]
+        );
+        assert_eq!(
+            store.consents("acme", "l-1").await.unwrap().len(),
+            1,
+            "consents stay as evidence"
+        );
 
         let err = store.upsert_lead(&lead("acme", "l-1")).await.unwrap_err();
-        assert_eq!(err.to_string(), "lead 'l-1' of tenant 'acme' was erased; it cannot be changed or given consent");
-        assert!(matches!(store.insert_tag(&tag).await, Err(StoreError::LeadErased { .. })));
-        assert!(matches!(store.enqueue_message(&message).await, Err(StoreError::LeadErased { .. })));
-        assert!(matches!(store.grant_consent(&consent("acme", "l-1", Purpose::Marketing, None)).await, Err(StoreError::LeadErased { .. })));
-        assert!(matches!(store.erase_lead("acme", "nobody", 1).await, Err(StoreError::UnknownLead { .. })));
+        assert_eq!(
+            err.to_string(),
+            "lead 'l-1' of tenant 'acme' was erased; it cannot be changed or given consent"
+        );
+        assert!(matches!(
+            store.insert_tag(&tag).await,
+            Err(StoreError::LeadErased { .. })
+        ));
+        assert!(matches!(
+            store.enqueue_message(&message).await,
+            Err(StoreError::LeadErased { .. })
+        ));
+        assert!(matches!(
+            store
+                .grant_consent(&consent("acme", "l-1", Purpose::Marketing, None))
+                .await,
+            Err(StoreError::LeadErased { .. })
+        ));
+        assert!(matches!(
+            store.erase_lead("acme", "nobody", 1).await,
+            Err(StoreError::UnknownLead { .. })
+        ));
     }
 
     #[tokio::test]
@@ -1087,7 +1368,13 @@ mod tests {
         };
         let id = store.insert_tag(&tag).await.unwrap();
         assert_eq!(store.lead_tags("acme", "l-1").await.unwrap()[0].id, id);
-        let err = store.insert_tag(&NewTag { tenant: "other".into(), ..tag }).await.unwrap_err();
+        let err = store
+            .insert_tag(&NewTag {
+                tenant: "other".into(),
+                ..tag
+            })
+            .await
+            .unwrap_err();
         assert_eq!(err.to_string(), "unknown lead 'l-1' for tenant 'other'");
 
         let message = NewMessage {
@@ -1101,8 +1388,21 @@ mod tests {
         };
         let id = store.enqueue_message(&message).await.unwrap();
         let queued = &store.outbox("acme", "l-1").await.unwrap()[0];
-        assert_eq!((queued.id, queued.status, queued.address.as_deref(), queued.params.clone()), (id, MessageStatus::Queued, None, Some(json!(["a", 1]))));
-        assert!(matches!(store.set_message_status("other", id, MessageStatus::Sent, None, 8).await, Err(StoreError::NotFound { .. })));
+        assert_eq!(
+            (
+                queued.id,
+                queued.status,
+                queued.address.as_deref(),
+                queued.params.clone()
+            ),
+            (id, MessageStatus::Queued, None, Some(json!(["a", 1])))
+        );
+        assert!(matches!(
+            store
+                .set_message_status("other", id, MessageStatus::Sent, None, 8)
+                .await,
+            Err(StoreError::NotFound { .. })
+        ));
 
         let start = CallStart {
             tenant: "acme".into(),
@@ -1114,12 +1414,27 @@ mod tests {
             started_at_ms: 100,
         };
         store.record_call_start(&start).await.unwrap();
-        assert!(matches!(store.record_call_start(&start).await, Err(StoreError::Database { .. })), "a call starts once");
-        store.record_call_end("acme", "c-1", 200, &json!({"actions": 2})).await.unwrap();
+        assert!(
+            matches!(
+                store.record_call_start(&start).await,
+                Err(StoreError::Database { .. })
+            ),
+            "a call starts once"
+        );
+        store
+            .record_call_end("acme", "c-1", 200, &json!({"actions": 2}))
+            .await
+            .unwrap();
         let call = store.call("acme", "c-1").await.unwrap().unwrap();
-        assert_eq!((call.ended_at_ms, call.result), (Some(200), Some(json!({"actions": 2}))));
+        assert_eq!(
+            (call.ended_at_ms, call.result),
+            (Some(200), Some(json!({"actions": 2})))
+        );
         assert_eq!(store.call("other", "c-1").await.unwrap(), None);
-        let err = store.record_call_end("acme", "c-2", 1, &json!(null)).await.unwrap_err();
+        let err = store
+            .record_call_end("acme", "c-2", 1, &json!(null))
+            .await
+            .unwrap_err();
         assert_eq!(err.to_string(), "call 'c-2' not found for tenant 'acme'");
     }
 
@@ -1128,8 +1443,14 @@ mod tests {
         let store = SqliteStore::open_in_memory().await.unwrap();
         store.upsert_lead(&lead("acme", "l-1")).await.unwrap();
         // The CHECK constraints stop the host itself; drop them to simulate a foreign writer.
-        sqlx::query("PRAGMA ignore_check_constraints = ON").execute(&store.writer).await.unwrap();
-        sqlx::query("UPDATE leads SET age_status = 'teen'").execute(&store.writer).await.unwrap();
+        sqlx::query("PRAGMA ignore_check_constraints = ON")
+            .execute(&store.writer)
+            .await
+            .unwrap();
+        sqlx::query("UPDATE leads SET age_status = 'teen'")
+            .execute(&store.writer)
+            .await
+            .unwrap();
         let err = store.lead("acme", "l-1").await.unwrap_err();
         assert_eq!(
             err.to_string(),
