@@ -4,7 +4,7 @@
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use wasmparser::{ComponentExternalKind, Parser, Payload};
+use wasmparser::{ComponentExternalKind, ComponentTypeRef, Parser, Payload};
 
 use super::ComponentError;
 
@@ -46,7 +46,8 @@ impl fmt::Display for World {
 /// its binary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ComponentInterface {
-    /// Imported instances and functions, such as `wasi:cli/stdout@0.2.6`.
+    /// Imported instances and functions, such as `wasi:cli/stdout@0.2.6`;
+    /// imported value types, which grant nothing, are left out.
     pub imports: Vec<String>,
     /// Exported functions and instances, such as `on-event`.
     pub exports: Vec<String>,
@@ -76,6 +77,12 @@ impl ComponentInterface {
                 Payload::ComponentImportSection(section) if depth == 0 => {
                     for import in section {
                         let import = import.map_err(|e| ComponentError::Malformed(e.to_string()))?;
+                        // Imported value types (a world's `use`d records and
+                        // variants) grant nothing and need no host; only
+                        // instances and functions do.
+                        if matches!(import.ty, ComponentTypeRef::Type(_)) {
+                            continue;
+                        }
                         interface.imports.push(import.name.name.to_string());
                     }
                 }
