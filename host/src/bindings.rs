@@ -9,12 +9,23 @@ pub mod call_flow {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "call-flow",
-        // Writing a log line never waits on I/O, so it stays synchronous; it is
-        // trappable so that a guest that floods the log can be stopped.
-        imports: { default: trappable },
+        imports: {
+            // A personal-data read waits for its audit record to be durable
+            // (a group commit shared with other calls), so it is async; the
+            // fiber parks and the thread serves other calls meanwhile.
+            "cally:plugin/personal-data": async | trappable,
+            // Writing a log line never waits on I/O, so it stays synchronous;
+            // it is trappable so that a bad handle or a flood can be stopped.
+            default: trappable,
+        },
         // Exports are async: every call runs on a fiber so that an epoch
         // deadline or an awaiting host function can suspend it.
         exports: { default: async },
+        with: {
+            "cally:plugin/personal-data.lead": crate::capabilities::personal_data::LeadHandle,
+            "cally:plugin/personal-data.transcript": crate::capabilities::personal_data::TranscriptHandle,
+            "cally:plugin/personal-data.recording": crate::capabilities::personal_data::RecordingHandle,
+        },
     });
 }
 
@@ -28,8 +39,9 @@ pub mod lead_tagger {
         with: {
             "cally:plugin/types": super::call_flow::cally::plugin::types,
             "cally:plugin/log": super::call_flow::cally::plugin::log,
+            "cally:plugin/personal-data": super::call_flow::cally::plugin::personal_data,
         },
     });
 }
 
-pub use call_flow::cally::plugin::{log as wit_log, types as wit};
+pub use call_flow::cally::plugin::{log as wit_log, personal_data as wit_data, types as wit};

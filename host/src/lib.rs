@@ -11,6 +11,9 @@
 //! - [`session`]: one call (a fresh instance per call, one task per call), lead-tagger
 //!   runs, and the failures that end a plugin's call with the tenant's fallback.
 //! - [`capabilities`]: the host side of each `cally:plugin` interface.
+//! - [`manifest`]: capability manifests (`cally.toml`): the JSON Schema and semantic
+//!   checks, the static import check, the reviewer's report, the diff between
+//!   versions and the approval model.
 //! - [`consent`]: the consent model and [`consent::decide`], the one decision every
 //!   personal-data read, tag and message goes through (pure, no I/O).
 //! - [`audit`]: the hash-chained audit log, its group-commit writer, `verify`, export.
@@ -28,6 +31,7 @@ pub mod cli;
 pub mod component;
 pub mod consent;
 pub mod examples;
+pub mod manifest;
 pub mod protocol;
 pub mod sandbox;
 pub mod session;

@@ -132,11 +132,7 @@ impl CallerSpeech {
     /// assert!(speech.mentions_any(&["credit card"]));
     /// ```
     pub fn mentions_any(&self, phrases: &[&str]) -> bool {
-        let heard = words(&self.text);
-        phrases.iter().any(|phrase| {
-            let wanted = words(phrase);
-            !wanted.is_empty() && heard.windows(wanted.len()).any(|window| window == wanted)
-        })
+        mentions_any(&self.text, phrases)
     }
 
     /// True if this is a final utterance with at least `min_confidence`.
@@ -150,6 +146,16 @@ impl CallerSpeech {
     pub fn is_confident(&self, min_confidence: f32) -> bool {
         self.is_final && self.confidence >= min_confidence
     }
+}
+
+/// True if `text` contains any of `phrases` as whole words, ignoring case and
+/// punctuation (see [`CallerSpeech::mentions_any`]).
+pub(crate) fn mentions_any(text: &str, phrases: &[&str]) -> bool {
+    let heard = words(text);
+    phrases.iter().any(|phrase| {
+        let wanted = words(phrase);
+        !wanted.is_empty() && heard.windows(wanted.len()).any(|window| window == wanted)
+    })
 }
 
 /// Lowercase words of `text`, split at anything that is not a letter, digit

@@ -54,9 +54,9 @@
 //!   `wit/plugin.wit` (`world.rs`).
 //! - [`CallEvent`] and friends: what a plugin is told (`event.rs`).
 //! - [`Action`] and friends: what a plugin asks for (`action.rs`).
-//! - One module per capability the host grants: [`log`] today; `personal_data`
-//!   (the consent-checked lead, transcript and recording handles) arrives with
-//!   its WIT interface.
+//! - One module per capability the host grants: [`log`] (the call's log) and
+//!   [`personal_data`] (the consent-checked, audited lead, transcript and
+//!   recording handles).
 //! - `wit`: the wit-bindgen bindings and conversions, hidden; nothing a plugin
 //!   should name.
 //!
@@ -64,7 +64,8 @@
 //! own: what it may know arrives in an event or through a capability module.
 //! Everything here also builds for native targets, so a plugin's logic can be
 //! unit-tested with plain `cargo test` (log lines are then kept for
-//! [`log::take_native_lines`]).
+//! [`log::take_native_lines`], and personal data comes from the fixtures of
+//! [`personal_data::testing`]).
 #![deny(missing_docs)]
 
 // Lets the bindings and the export macros name this crate `::cally_sdk` both
@@ -74,6 +75,7 @@ extern crate self as cally_sdk;
 mod action;
 mod event;
 pub mod log;
+pub mod personal_data;
 mod world;
 
 #[doc(hidden)]

@@ -4,8 +4,8 @@
 //! types in the crate root and the export macros, which expand to paths in this
 //! module (hence `pub` but `#[doc(hidden)]`).
 //!
-//! `types` and `log` are generated with the `call-flow` world and reused by the
-//! `lead-tagger` world through `with`, so every WIT type has exactly one Rust type.
+//! `types`, `log` and `personal-data` are generated with the `call-flow` world and
+//! reused by the `lead-tagger` world through `with`, so every WIT type has exactly one Rust type.
 //! Both worlds use `pub_export_macro`: the SDK's own object code then only carries
 //! each world's imports, and the world's exports are described by a custom section
 //! that the export macro emits in the plugin crate, so a plugin exports exactly
@@ -15,8 +15,8 @@
 /// so that plugin crates need no direct dependency on wit-bindgen.
 pub use wit_bindgen::rt;
 
-/// Bindings for the `call-flow` world, plus the shared `types` and `log`
-/// interfaces under `cally::plugin`.
+/// Bindings for the `call-flow` world, plus the shared `types`, `log` and
+/// `personal-data` interfaces under `cally::plugin`.
 pub mod call_flow {
     wit_bindgen::generate!({
         world: "call-flow",
@@ -31,8 +31,8 @@ pub mod call_flow {
     });
 }
 
-/// Bindings for the `lead-tagger` world, sharing `types` and `log` with
-/// [`call_flow`].
+/// Bindings for the `lead-tagger` world, sharing `types`, `log` and
+/// `personal-data` with [`call_flow`].
 pub mod lead_tagger {
     wit_bindgen::generate!({
         world: "lead-tagger",
@@ -40,6 +40,7 @@ pub mod lead_tagger {
         with: {
             "cally:plugin/types@0.1.0": crate::wit::call_flow::cally::plugin::types,
             "cally:plugin/log@0.1.0": crate::wit::call_flow::cally::plugin::log,
+            "cally:plugin/personal-data@0.1.0": crate::wit::call_flow::cally::plugin::personal_data,
         },
         pub_export_macro: true,
         export_macro_name: "export",
@@ -48,16 +49,80 @@ pub mod lead_tagger {
     });
 }
 
-pub use call_flow::cally::plugin::{log, types};
+pub use call_flow::cally::plugin::{log, personal_data, types};
 
 /// Conversions between the generated types and the SDK's own: events and
 /// summaries come in, actions go out.
 mod convert {
+    use super::personal_data as pd;
     use super::types as wit;
+    use crate::personal_data::{Denial, DenialReason, Field, Speaker, Turn};
     use crate::{
         Action, CallEvent, CallStarted, CallSummary, Callback, CallerSpeech, Channel, Direction,
         EndReason, Gather, Message,
     };
+
+    impl From<Field> for pd::Field {
+        fn from(field: Field) -> Self {
+            match field {
+                Field::Name => pd::Field::Name,
+                Field::Phone => pd::Field::Phone,
+                Field::Email => pd::Field::Email,
+                Field::Location => pd::Field::Location,
+                Field::Language => pd::Field::Language,
+                Field::Preferences => pd::Field::Preferences,
+            }
+        }
+    }
+
+    impl From<pd::Field> for Field {
+        fn from(field: pd::Field) -> Self {
+            match field {
+                pd::Field::Name => Field::Name,
+                pd::Field::Phone => Field::Phone,
+                pd::Field::Email => Field::Email,
+                pd::Field::Location => Field::Location,
+                pd::Field::Language => Field::Language,
+                pd::Field::Preferences => Field::Preferences,
+            }
+        }
+    }
+
+    impl From<pd::DenialReason> for DenialReason {
+        fn from(reason: pd::DenialReason) -> Self {
+            match reason {
+                pd::DenialReason::NotDeclared => DenialReason::NotDeclared,
+                pd::DenialReason::NoConsent => DenialReason::NoConsent,
+                pd::DenialReason::ConsentExpired => DenialReason::ConsentExpired,
+                pd::DenialReason::ConsentWithdrawn => DenialReason::ConsentWithdrawn,
+                pd::DenialReason::LeadRestricted => DenialReason::LeadRestricted,
+                pd::DenialReason::LeadErased => DenialReason::LeadErased,
+                pd::DenialReason::LeadIsMinor => DenialReason::LeadIsMinor,
+                pd::DenialReason::AuditUnavailable => DenialReason::AuditUnavailable,
+            }
+        }
+    }
+
+    impl From<pd::Denial> for Denial {
+        fn from(denial: pd::Denial) -> Self {
+            Denial {
+                reason: denial.reason.into(),
+                message: denial.message,
+            }
+        }
+    }
+
+    impl From<pd::Turn> for Turn {
+        fn from(turn: pd::Turn) -> Self {
+            Turn {
+                speaker: match turn.speaker {
+                    pd::Speaker::Caller => Speaker::Caller,
+                    pd::Speaker::Agent => Speaker::Agent,
+                },
+                text: turn.text,
+            }
+        }
+    }
 
     impl From<wit::Direction> for Direction {
         fn from(direction: wit::Direction) -> Self {

@@ -1,6 +1,11 @@
 //! Appointment reminder: calls a patient, asks them to confirm tomorrow's
 //! appointment, and records the answer.
 //!
+//! When the call has a lead, the greeting uses the patient's first name and
+//! their preferred time, each only if the host releases it; any denial (or a
+//! call without a lead) falls back to the generic wording, and only the
+//! denial's reason is logged, never a value.
+//!
 //! - yes / confirm / key 1: confirmed, disposition `confirmed`, goodbye.
 //! - no / reschedule / key 2: a callback in an hour, disposition `rescheduled`.
 //! - anything else, a low-confidence guess or silence: ask again, at most
@@ -8,6 +13,7 @@
 
 use std::time::Duration;
 
+use cally_sdk::personal_data::{Denial, Field, Lead};
 use cally_sdk::{Action, CallEvent, CallFlow, CallerSpeech, Gather, log};
 
 /// How many times the question is asked again before giving up.
@@ -16,6 +22,8 @@ const MAX_RETRIES: u32 = 2;
 const MIN_CONFIDENCE: f32 = 0.6;
 /// When to call back a patient who wants another time.
 const CALLBACK_AFTER_MINUTES: u32 = 60;
+/// The lead's preference the greeting mentions.
+const PREFERRED_TIME: &str = "preferred-time";
 
 /// One call's state; the host makes a fresh instance per call.
 #[derive(Default)]
@@ -42,7 +50,7 @@ impl CallFlow for Reminder {
             CallEvent::Started(call) => {
                 log::info(format!("reminder call {} started", call.call_id));
                 vec![
-                    Action::say("Hello! This is a reminder about your appointment tomorrow."),
+                    Action::say(Personal::of_current_lead().greeting()),
                     ask("Can you make it?"),
                 ]
             }
@@ -115,6 +123,61 @@ impl Reminder {
     }
 }
 
+/// What the greeting may use of the lead's data: each part only if the host
+/// released it.
+#[derive(Debug, Default, PartialEq)]
+struct Personal {
+    first_name: Option<String>,
+    preferred_time: Option<String>,
+}
+
+impl Personal {
+    /// Reads the call's lead, if there is one: `name` (every field the flow
+    /// needs goes into this one `get-many`, a single audited round trip) and
+    /// the `preferred-time` preference.
+    fn of_current_lead() -> Self {
+        let Some(lead) = Lead::current() else {
+            return Personal::default();
+        };
+        let mut fields = lead.get_many(&[Field::Name]).into_iter();
+        let name = released("name", fields.next().unwrap_or(Ok(None)));
+        let preferred_time = released(PREFERRED_TIME, lead.preference(PREFERRED_TIME));
+        Personal {
+            first_name: name.as_deref().and_then(first_name),
+            preferred_time: preferred_time.filter(|time| !time.trim().is_empty()),
+        }
+    }
+
+    fn greeting(&self) -> String {
+        let mut greeting = match &self.first_name {
+            Some(name) => format!("Hello {name}!"),
+            None => "Hello!".to_string(),
+        };
+        greeting.push_str(" This is a reminder about your appointment tomorrow.");
+        if let Some(time) = &self.preferred_time {
+            greeting.push_str(&format!(
+                " We kept to your preferred time: {}.",
+                time.trim()
+            ));
+        }
+        greeting
+    }
+}
+
+/// The value of a read the host allowed; on a denial, logs why (the reason
+/// only, never a value) and gives `None`.
+fn released(what: &str, read: Result<Option<String>, Denial>) -> Option<String> {
+    read.unwrap_or_else(|denial| {
+        log::info(format!("not using {what}: {}", denial.reason));
+        None
+    })
+}
+
+/// The first word of a full name.
+fn first_name(name: &str) -> Option<String> {
+    name.split_whitespace().next().map(str::to_owned)
+}
+
 /// Ask the question, listening for speech or one key.
 fn ask(question: &str) -> Action {
     Action::gather(
@@ -148,6 +211,89 @@ cally_sdk::export_call_flow!(Reminder);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cally_sdk::personal_data::DenialReason;
+    use cally_sdk::personal_data::testing::{self, FakeLead, Read};
+    use cally_sdk::{CallStarted, Direction};
+
+    fn started() -> CallEvent {
+        CallEvent::Started(CallStarted {
+            call_id: "call-1".into(),
+            direction: Direction::Outbound,
+            campaign: None,
+            started_at_ms: 1_700_000_000_000,
+            locale: "en-GB".into(),
+        })
+    }
+
+    fn greeting(actions: &[Action]) -> &str {
+        match actions.first() {
+            Some(Action::Say(text)) => text,
+            other => panic!("expected a greeting, got {other:?}"),
+        }
+    }
+
+    fn ada() -> FakeLead {
+        FakeLead::new("lead-7f3a")
+            .with(Field::Name, "Ada Lovelace")
+            .with_preference("preferred-time", "mornings")
+    }
+
+    #[test]
+    fn without_a_lead_the_greeting_is_generic() {
+        let actions = Reminder::default().on_event(started());
+        assert_eq!(
+            greeting(&actions),
+            "Hello! This is a reminder about your appointment tomorrow."
+        );
+        assert!(testing::take_reads().is_empty());
+    }
+
+    #[test]
+    fn greets_by_first_name_with_the_preferred_time() {
+        testing::set_lead(ada());
+        let actions = Reminder::default().on_event(started());
+        assert_eq!(
+            greeting(&actions),
+            "Hello Ada! This is a reminder about your appointment tomorrow. \
+             We kept to your preferred time: mornings."
+        );
+        assert_eq!(
+            testing::take_reads(),
+            [
+                Read::GetMany(vec![Field::Name]),
+                Read::Preference("preferred-time".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn a_denied_name_falls_back_and_logs_only_the_reason() {
+        testing::set_lead(ada().deny(Field::Name, DenialReason::NoConsent));
+        let actions = Reminder::default().on_event(started());
+        assert_eq!(
+            greeting(&actions),
+            "Hello! This is a reminder about your appointment tomorrow. \
+             We kept to your preferred time: mornings."
+        );
+        let lines = log::take_native_lines();
+        assert!(
+            lines
+                .iter()
+                .any(|(_, line)| line == "not using name: no-consent")
+        );
+        assert!(!lines.iter().any(|(_, line)| line.contains("Ada")));
+    }
+
+    #[test]
+    fn a_lead_denied_everything_gets_the_generic_greeting() {
+        testing::set_lead(ada().deny_all(DenialReason::LeadRestricted));
+        let actions = Reminder::default().on_event(started());
+        assert_eq!(
+            greeting(&actions),
+            "Hello! This is a reminder about your appointment tomorrow."
+        );
+        assert_eq!(actions.len(), 2);
+    }
 
     fn has(actions: &[Action], wanted: &Action) -> bool {
         actions.contains(wanted)

@@ -138,6 +138,7 @@ fn plugin_linker(engine: &Engine) -> wasmtime::Result<Linker<PluginState>> {
     let mut linker = Linker::new(engine);
     wasi::add_to_linker(&mut linker)?;
     crate::capabilities::log::add_to_linker(&mut linker)?;
+    crate::capabilities::personal_data::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 

@@ -10,6 +10,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::limits::PluginLimits;
 use super::wasi::{self, CapturedOutput};
+use crate::capabilities::gate::DataGate;
+use crate::capabilities::personal_data::PersonalData;
 
 /// The data of one call's `Store`: everything the host keeps per plugin instance.
 pub struct PluginState {
@@ -26,20 +28,30 @@ pub struct PluginState {
     pub output: CapturedOutput,
     /// Time budget of the event being handled.
     pub budget: EventBudget,
+    /// The call's access to personal data, and the uses made of it.
+    pub personal_data: PersonalData,
 }
 
+/// Most handles a plugin may hold at once; a plugin that keeps asking for
+/// more traps instead of growing the host's memory.
+const MAX_HANDLES: usize = 1_000;
+
 impl PluginState {
-    /// Fresh state for one call: nothing granted, `limits` enforced, the WASI
-    /// wall clock frozen at `clock_ms` (milliseconds since the Unix epoch).
-    pub fn new(limits: &PluginLimits, max_log_bytes: usize, clock_ms: u64) -> Self {
+    /// Fresh state for one call: nothing granted but personal data through
+    /// `gate` (if any), `limits` enforced, the WASI wall clock frozen at
+    /// `clock_ms` (milliseconds since the Unix epoch).
+    pub fn new(limits: &PluginLimits, max_log_bytes: usize, clock_ms: u64, gate: Option<DataGate>) -> Self {
         let output = CapturedOutput::new(max_log_bytes);
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_HANDLES);
         Self {
             wasi: wasi::no_authority_ctx(&output, clock_ms),
-            table: ResourceTable::new(),
+            table,
             limiter: MemoryLimiter::new(limits.memory_bytes),
             log: PluginLog::new(max_log_bytes),
             output,
             budget: EventBudget::new(limits.event_deadline),
+            personal_data: PersonalData::new(gate),
         }
     }
 

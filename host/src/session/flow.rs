@@ -8,6 +8,8 @@ use wasmtime::Store;
 
 use super::{CallOptions, PluginFailure};
 use crate::bindings::call_flow::CallFlow;
+use crate::capabilities::actions;
+use crate::capabilities::gate::{DataUse, TranscriptLine};
 use crate::component::{CompiledPlugin, ComponentError, PluginPre, World};
 use crate::protocol::{Action, CallEvent, validate_actions};
 use crate::sandbox::{LogLine, PluginState, Sandbox};
@@ -26,6 +28,10 @@ pub struct EventOutcome {
     /// Time the host spent on the plugin's behalf.
     #[serde(rename = "host_time_us", serialize_with = "micros")]
     pub host_time: Duration,
+    /// Every use of personal data during the event (reads, messages, tags),
+    /// as decided and audited.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub data: Vec<DataUse>,
     /// Set when the plugin failed on this event and the fallback was returned.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<PluginFailure>,
@@ -50,6 +56,11 @@ pub struct CallRecord {
     pub disposition: Option<String>,
     /// Keypad input the caller gave, in order.
     pub digits: Vec<String>,
+    /// Every use of personal data on the call.
+    pub data: Vec<DataUse>,
+    /// What was said: the caller's final words and the flow's `say`s.
+    #[serde(skip)]
+    pub transcript: Vec<TranscriptLine>,
 }
 
 /// A fresh instance of a call-flow plugin, for one call only. Nothing in it is
@@ -87,7 +98,12 @@ impl FlowInstance {
             });
         };
         let config = sandbox.config();
-        let state = PluginState::new(&options.limits, config.max_log_bytes_per_call, options.clock_ms);
+        let state = PluginState::new(
+            &options.limits,
+            config.max_log_bytes_per_call,
+            options.clock_ms,
+            options.data.clone(),
+        );
         let mut store = Store::new(sandbox.engine(), state);
         PluginState::install(&mut store);
         store.data_mut().budget.start_event();
@@ -121,6 +137,11 @@ impl FlowInstance {
         let Some(running) = &mut self.running else {
             return self.after_failure();
         };
+        if let (CallEvent::Speech { text, is_final: true, .. }, Some(gate)) =
+            (event, running.store.data().personal_data.gate())
+        {
+            gate.scope.record_line(true, text);
+        }
         let state = running.store.data_mut();
         state.budget.start_event();
         running.store.set_epoch_deadline(1);
@@ -131,7 +152,7 @@ impl FlowInstance {
         state.collect_output();
         let plugin_time = state.budget.plugin_time();
         let host_time = state.budget.host_time();
-        let config = self.sandbox.config();
+        let config = self.sandbox.config().clone();
         let checked = match result {
             Ok(actions) => {
                 let actions: Vec<Action> = actions.into_iter().map(Action::from).collect();
@@ -141,34 +162,54 @@ impl FlowInstance {
             }
             Err(error) => Err(PluginFailure::classify(&error, state, config.wasm_stack_bytes)),
         };
-        let log = state.log.take_new();
         let outcome = match checked {
             Ok(actions) => {
+                let gate = state.personal_data.gate().cloned();
+                let performed = actions::perform(gate.as_ref(), actions).await;
+                let state = running.store.data_mut();
+                for note in performed.notes {
+                    state.log.push(crate::sandbox::LogLevel::Warn, note);
+                }
+                if let Some(gate) = &gate {
+                    for action in &performed.actions {
+                        if let Action::Say { text } = action {
+                            gate.scope.record_line(false, text);
+                        }
+                    }
+                }
+                let mut data = state.personal_data.take_uses();
+                data.extend(performed.uses);
+                let log = state.log.take_new();
+                let host_time = state.budget.host_time();
                 if matches!(event, CallEvent::Ended { .. }) {
-                    self.running = None;
+                    self.end_plugin();
                 }
                 EventOutcome {
-                    actions,
+                    actions: performed.actions,
                     log,
                     plugin_time,
                     host_time,
+                    data,
                     failure: None,
                 }
             }
             Err(failure) => {
                 tracing::warn!(%failure, event = event.kind(), "plugin failed; performing the fallback");
-                // Dropping the store frees the instance's pool slot now.
-                self.running = None;
+                let data = state.personal_data.take_uses();
+                let log = state.log.take_new();
+                self.end_plugin();
                 self.record.failure = Some(failure.clone());
                 EventOutcome {
                     actions: self.options.fallback.clone(),
                     log,
                     plugin_time,
                     host_time,
+                    data,
                     failure: Some(failure),
                 }
             }
         };
+        self.record.data.extend(outcome.data.iter().cloned());
         self.note_actions(&outcome.actions);
         outcome
     }
@@ -183,7 +224,19 @@ impl FlowInstance {
             log: Vec::new(),
             plugin_time: Duration::ZERO,
             host_time: Duration::ZERO,
+            data: Vec::new(),
             failure: if owed { self.record.failure.clone() } else { None },
+        }
+    }
+
+    /// Drops the instance (freeing its pool slot now) and ends the call's
+    /// handles, keeping the transcript for the call's record.
+    fn end_plugin(&mut self) {
+        if let Some(running) = self.running.take()
+            && let Some(gate) = running.store.data().personal_data.gate()
+        {
+            self.record.transcript = gate.scope.transcript();
+            gate.scope.end();
         }
     }
 
@@ -214,7 +267,14 @@ impl FlowInstance {
     }
 
     /// Ends the call, freeing the instance, and returns what happened.
-    pub fn finish(self) -> CallRecord {
+    pub fn finish(mut self) -> CallRecord {
+        self.end_plugin();
+        if let Some(gate) = &self.options.data {
+            gate.scope.end();
+            if self.record.transcript.is_empty() {
+                self.record.transcript = gate.scope.transcript();
+            }
+        }
         self.record
     }
 }

@@ -19,11 +19,13 @@ pub use task::{CallSession, SessionClosed};
 
 use serde::Serialize;
 
+use crate::capabilities::gate::DataGate;
 use crate::protocol::Action;
 use crate::sandbox::PluginLimits;
 
-/// How one call's plugin runs: its limits and what to do if it fails.
-#[derive(Debug, Clone, Serialize)]
+/// How one call's plugin runs: its limits, what to do if it fails, and its
+/// access to personal data.
+#[derive(Clone, Serialize)]
 pub struct CallOptions {
     /// The plugin's deadline and memory limit.
     pub limits: PluginLimits,
@@ -33,6 +35,10 @@ pub struct CallOptions {
     /// The call's start, in milliseconds since the Unix epoch: what the
     /// plugin's (frozen) clock shows and the start time when the platform gives none.
     pub clock_ms: u64,
+    /// The call's gate to personal data; `None` gives the plugin no handles
+    /// and drops its data actions.
+    #[serde(skip)]
+    pub data: Option<DataGate>,
 }
 
 impl CallOptions {
@@ -42,6 +48,7 @@ impl CallOptions {
             limits,
             fallback: default_fallback(),
             clock_ms: now_ms(),
+            data: None,
         }
     }
 }

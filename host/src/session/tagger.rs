@@ -7,6 +7,9 @@ use serde::Serialize;
 use wasmtime::Store;
 
 use super::{CallOptions, PluginFailure};
+use crate::capabilities::actions;
+use crate::capabilities::gate::DataUse;
+use crate::protocol::Action;
 use crate::component::{CompiledPlugin, ComponentError, PluginPre, World};
 use crate::protocol::{CallSummary, validate_tags};
 use crate::sandbox::{LogLine, PluginState, Sandbox};
@@ -14,8 +17,14 @@ use crate::sandbox::{LogLine, PluginState, Sandbox};
 /// What a lead tagger made of a call.
 #[derive(Debug, Clone, Serialize)]
 pub struct TagOutcome {
-    /// The tags to put on the lead; empty if the plugin failed.
+    /// The tags the plugin returned (valid ones only); empty if it failed.
     pub tags: Vec<String>,
+    /// The tags written to the lead: those the data gate allowed. Empty when
+    /// the call has no lead.
+    pub written: Vec<String>,
+    /// Every use of personal data: transcript and lead reads, and each tag.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub data: Vec<DataUse>,
     /// Log lines the plugin wrote.
     pub log: Vec<LogLine>,
     /// Wall-clock time the plugin's own code ran, instantiation included.
@@ -34,8 +43,11 @@ fn micros<S: serde::Serializer>(value: &Duration, serializer: S) -> Result<S::Ok
 pub struct TaggerRun;
 
 impl TaggerRun {
-    /// Instantiates `plugin`, hands it `summary` and checks the tags it returns.
+    /// Instantiates `plugin`, hands it `summary` and checks the tags it returns;
+    /// each tag then goes through the data gate (declared, consent for the
+    /// purpose, never for a minor) and is written and audited, or dropped.
     /// A failing tagger yields no tags and the reason; it never fails the host.
+    /// The call's transcript is what `options.data`'s scope holds.
     pub async fn run(
         sandbox: Arc<Sandbox>,
         plugin: &CompiledPlugin,
@@ -49,7 +61,12 @@ impl TaggerRun {
             });
         };
         let config = sandbox.config();
-        let state = PluginState::new(&options.limits, config.max_log_bytes_per_call, options.clock_ms);
+        let state = PluginState::new(
+            &options.limits,
+            config.max_log_bytes_per_call,
+            options.clock_ms,
+            options.data.clone(),
+        );
         let mut store = Store::new(sandbox.engine(), state);
         PluginState::install(&mut store);
         store.data_mut().budget.start_event();
@@ -68,16 +85,39 @@ impl TaggerRun {
                 .map_err(PluginFailure::from),
             Err(error) => Err(PluginFailure::classify(&error, state, config.wasm_stack_bytes)),
         };
-        let log = state.log.take_new();
-        let (tags, failure) = match checked {
-            Ok(tags) => (tags, None),
+        let mut data = state.personal_data.take_uses();
+        let (tags, written, failure) = match checked {
+            Ok(tags) => {
+                let proposed = tags.iter().cloned().map(|tag| Action::TagLead { tag }).collect();
+                let performed = actions::perform(options.data.as_ref(), proposed).await;
+                data.extend(performed.uses);
+                let state = store.data_mut();
+                for note in performed.notes {
+                    state.log.push(crate::sandbox::LogLevel::Warn, note);
+                }
+                let written = performed
+                    .actions
+                    .into_iter()
+                    .filter_map(|action| match action {
+                        Action::TagLead { tag } => Some(tag),
+                        _ => None,
+                    })
+                    .collect();
+                (tags, written, None)
+            }
             Err(failure) => {
                 tracing::warn!(%failure, "lead tagger failed; no tags written");
-                (Vec::new(), Some(failure))
+                (Vec::new(), Vec::new(), Some(failure))
             }
         };
+        if let Some(gate) = &options.data {
+            gate.scope.end();
+        }
+        let log = store.data_mut().log.take_new();
         Ok(TagOutcome {
             tags,
+            written,
+            data,
             log,
             plugin_time,
             failure,

@@ -1,0 +1,159 @@
+//! Actions that touch personal data, performed by the host itself:
+//! `send_message` (channel consent, the address resolved from the lead's
+//! record, the outbox) and `tag_lead` (a CRM tag). Each is decided and audited
+//! through the call's [`DataGate`] like a read; a denied one is dropped, and
+//! its denial reported with the event's outcome.
+
+use serde_json::{Map, Value};
+
+use super::gate::{DataGate, DataUse};
+use crate::consent::{Channel as ConsentChannel, Decision, Resource};
+use crate::protocol::{Action, Channel};
+use crate::store::{Lead, NewMessage, NewTag};
+
+/// What became of the data actions of one event.
+pub struct Performed {
+    /// The actions to hand to the platform: everything but denied data actions.
+    pub actions: Vec<Action>,
+    /// How each data action was decided.
+    pub uses: Vec<DataUse>,
+    /// Notes for the call's log (a dropped action and why, a store failure).
+    pub notes: Vec<String>,
+}
+
+fn consent_channel(channel: Channel) -> ConsentChannel {
+    match channel {
+        Channel::Sms => ConsentChannel::Sms,
+        Channel::Whatsapp => ConsentChannel::Whatsapp,
+        Channel::Email => ConsentChannel::Email,
+    }
+}
+
+/// The resource and audit name of a data action; `None` for other actions.
+fn data_resource(action: &Action) -> Option<(Resource, String)> {
+    match action {
+        Action::SendMessage { channel, .. } => {
+            let channel = consent_channel(*channel);
+            Some((Resource::Message(channel), format!("message:{channel}")))
+        }
+        Action::TagLead { tag } => Some((Resource::Tag, format!("tag:{tag}"))),
+        _ => None,
+    }
+}
+
+/// Decides, audits and performs the data actions among `actions`.
+pub async fn perform(gate: Option<&DataGate>, actions: Vec<Action>) -> Performed {
+    let uses: Vec<(usize, (Resource, String))> = actions
+        .iter()
+        .enumerate()
+        .filter_map(|(index, action)| data_resource(action).map(|r| (index, r)))
+        .collect();
+    if uses.is_empty() {
+        return Performed {
+            actions,
+            uses: Vec::new(),
+            notes: Vec::new(),
+        };
+    }
+    let Some(gate) = gate.filter(|g| g.scope.lead_id.is_some()) else {
+        let notes = uses
+            .iter()
+            .map(|(index, _)| format!("{} dropped: this call has no lead", actions[*index].kind()))
+            .collect();
+        let actions = actions.into_iter().filter(|a| data_resource(a).is_none()).collect();
+        return Performed {
+            actions,
+            uses: Vec::new(),
+            notes,
+        };
+    };
+    let requests: Vec<(Resource, String)> = uses.iter().map(|(_, r)| r.clone()).collect();
+    let (decisions, snapshot, trace) = gate.check(&requests).await;
+    let mut notes = Vec::new();
+    let mut denied = vec![false; actions.len()];
+    for ((index, _), decision) in uses.iter().zip(&decisions) {
+        let action = &actions[*index];
+        match decision {
+            Decision::Allow { .. } => {
+                if let Err(note) = carry_out(gate, snapshot.lead.as_ref(), action).await {
+                    notes.push(note);
+                    denied[*index] = true;
+                }
+            }
+            Decision::Deny(reason) => {
+                notes.push(format!("{} dropped: {reason}", action.kind()));
+                denied[*index] = true;
+            }
+        }
+    }
+    let actions = actions
+        .into_iter()
+        .zip(denied)
+        .filter_map(|(action, denied)| (!denied).then_some(action))
+        .collect();
+    Performed {
+        actions,
+        uses: trace,
+        notes,
+    }
+}
+
+/// Performs one allowed data action: queues the message, writes the tag.
+async fn carry_out(gate: &DataGate, lead: Option<&Lead>, action: &Action) -> Result<(), String> {
+    let scope = &gate.scope;
+    let lead_id = scope.lead_id.clone().unwrap_or_default();
+    let now_ms = crate::session::now_ms() as i64;
+    let store = &gate.services.store;
+    match action {
+        Action::SendMessage {
+            channel,
+            template,
+            params,
+        } => {
+            let has_address = lead.is_some_and(|lead| match channel {
+                Channel::Sms | Channel::Whatsapp => lead.phone.is_some(),
+                Channel::Email => lead.email.is_some(),
+            });
+            if !has_address {
+                return Err(format!(
+                    "send_message dropped: the lead has no address for channel {}",
+                    consent_channel(*channel)
+                ));
+            }
+            let params: Map<String, Value> = params
+                .iter()
+                .map(|(name, value)| (name.clone(), Value::String(value.clone())))
+                .collect();
+            let message = NewMessage {
+                tenant: scope.tenant.clone(),
+                lead_id,
+                channel: consent_channel(*channel),
+                template: template.clone(),
+                params: Value::Object(params),
+                call_id: scope.call_id.clone(),
+                created_at_ms: now_ms,
+            };
+            store
+                .enqueue_message(&message)
+                .await
+                .map(drop)
+                .map_err(|e| format!("send_message not queued: {e}"))
+        }
+        Action::TagLead { tag } => {
+            let new_tag = NewTag {
+                tenant: scope.tenant.clone(),
+                lead_id,
+                tag: tag.clone(),
+                call_id: scope.call_id.clone(),
+                plugin: scope.audit.plugin.clone(),
+                created_at_ms: now_ms,
+            };
+            store
+                .insert_tag(&new_tag)
+                .await
+                .map(drop)
+                .map_err(|e| format!("tag_lead not written: {e}"))
+        }
+        _ => Ok(()),
+    }
+}

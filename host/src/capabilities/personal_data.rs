@@ -1,0 +1,339 @@
+//! `cally:plugin/personal-data`: the lead, transcript and recording handles of
+//! the current call.
+//!
+//! Handles are WIT resources in the call's own resource table: a plugin cannot
+//! make one up (an unknown or mistyped handle is a trap), and each carries the
+//! call it was made for, so it is refused once that call has ended. Every read
+//! goes through the call's [`DataGate`]: decided, audited durably, then released.
+
+use std::time::Instant;
+
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
+
+use super::gate::{DataGate, DataUse};
+use crate::bindings::wit_data::{self, Denial, DenialReason, Field, Speaker, Turn};
+use crate::consent::{DataField, Decision, DenyReason, Resource as DataResource};
+use crate::sandbox::{EventBudget, PluginState};
+use crate::store::Lead;
+
+/// Most fields one `get-many` may ask for.
+pub const MAX_FIELDS_PER_READ: usize = 64;
+/// Longest preference key, in bytes.
+const MAX_PREFERENCE_KEY: usize = 64;
+
+/// The host side of a `lead` handle: which call it belongs to.
+pub struct LeadHandle {
+    call_id: String,
+}
+
+/// The host side of a `transcript` handle.
+pub struct TranscriptHandle {
+    call_id: String,
+}
+
+/// The host side of a `recording` handle.
+pub struct RecordingHandle {
+    call_id: String,
+}
+
+/// A call's access to personal data: its gate (none for a call without a
+/// lead or data services) and the uses made so far.
+#[derive(Default)]
+pub struct PersonalData {
+    gate: Option<DataGate>,
+    uses: Vec<DataUse>,
+}
+
+impl PersonalData {
+    /// Access through `gate`; `None` gives a plugin no handles at all.
+    pub fn new(gate: Option<DataGate>) -> Self {
+        Self {
+            gate,
+            uses: Vec::new(),
+        }
+    }
+
+    /// The call's gate, if it has one.
+    pub fn gate(&self) -> Option<&DataGate> {
+        self.gate.as_ref()
+    }
+
+    /// Uses decided since the last call, for the current event's outcome.
+    pub fn take_uses(&mut self) -> Vec<DataUse> {
+        std::mem::take(&mut self.uses)
+    }
+
+    /// Records uses decided outside a read (messages and tags).
+    pub fn note_uses(&mut self, uses: Vec<DataUse>) {
+        self.uses.extend(uses);
+    }
+}
+
+/// Adds `cally:plugin/personal-data` to `linker`.
+pub fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Result<()> {
+    wit_data::add_to_linker::<PluginState, HasPersonalData>(linker, |state| PersonalDataView {
+        data: &mut state.personal_data,
+        table: &mut state.table,
+        budget: &mut state.budget,
+    })
+}
+
+struct HasPersonalData;
+
+impl HasData for HasPersonalData {
+    type Data<'a> = PersonalDataView<'a>;
+}
+
+/// What the personal-data functions may touch: the call's access, its handle
+/// table, and its time budget (host time is reported apart from plugin time).
+pub struct PersonalDataView<'a> {
+    data: &'a mut PersonalData,
+    table: &'a mut ResourceTable,
+    budget: &'a mut EventBudget,
+}
+
+/// One read a plugin asked for.
+enum Read {
+    Field(DataField),
+    Preference(String),
+}
+
+impl Read {
+    fn resource(&self) -> (DataResource, String) {
+        match self {
+            Read::Field(field) => (DataResource::Field(*field), field.as_str().to_owned()),
+            Read::Preference(key) => (
+                DataResource::Field(DataField::Preferences),
+                format!("preferences.{key}"),
+            ),
+        }
+    }
+
+    fn value(&self, lead: Option<&Lead>) -> Option<String> {
+        let lead = lead?;
+        match self {
+            Read::Field(field) => lead.field(*field),
+            Read::Preference(key) => lead.preference(key).map(|value| match value {
+                serde_json::Value::String(text) => text.clone(),
+                other => other.to_string(),
+            }),
+        }
+    }
+}
+
+impl PersonalDataView<'_> {
+    /// The call's gate, after checking that `call_id` (from a handle) is this
+    /// call and that the call is still running. Anything else is guest abuse: a trap.
+    fn gate_for(&self, call_id: &str, what: &str) -> wasmtime::Result<DataGate> {
+        let Some(gate) = &self.data.gate else {
+            wasmtime::bail!("{what} handle used in a call without personal data");
+        };
+        if gate.scope.call_id != call_id {
+            wasmtime::bail!(
+                "{what} handle of call {call_id} used in call {}",
+                gate.scope.call_id
+            );
+        }
+        if !gate.scope.is_live() {
+            wasmtime::bail!("{what} handle used after its call {call_id} ended");
+        }
+        Ok(gate.clone())
+    }
+
+    /// Decides, audits and answers `reads` of the lead behind `handle`.
+    async fn read_lead(
+        &mut self,
+        handle: &Resource<LeadHandle>,
+        reads: Vec<Read>,
+    ) -> wasmtime::Result<Vec<Result<Option<String>, Denial>>> {
+        let call_id = self.table.get(handle)?.call_id.clone();
+        let gate = self.gate_for(&call_id, "lead")?;
+        let started = Instant::now();
+        let uses: Vec<_> = reads.iter().map(Read::resource).collect();
+        let (decisions, snapshot, trace) = gate.check(&uses).await;
+        self.data.uses.extend(trace);
+        self.budget.add_host_time(started.elapsed());
+        Ok(reads
+            .iter()
+            .zip(decisions)
+            .map(|(read, decision)| match decision {
+                Decision::Allow { .. } => Ok(read.value(snapshot.lead.as_ref())),
+                Decision::Deny(reason) => Err(denial(&reason)),
+            })
+            .collect())
+    }
+
+    /// Decides and audits one use of a call-level resource (transcript, recording).
+    async fn check_one(&mut self, call_id: &str, what: &str, resource: DataResource) -> wasmtime::Result<(DataGate, Result<(), Denial>)> {
+        let gate = self.gate_for(call_id, what)?;
+        let started = Instant::now();
+        let (decisions, _, trace) = gate.check(&[(resource, resource.to_string())]).await;
+        self.data.uses.extend(trace);
+        self.budget.add_host_time(started.elapsed());
+        let answer = match decisions.into_iter().next() {
+            Some(Decision::Allow { .. }) => Ok(()),
+            Some(Decision::Deny(reason)) => Err(denial(&reason)),
+            None => Err(denial(&DenyReason::AuditUnavailable)),
+        };
+        Ok((gate, answer))
+    }
+}
+
+/// The guest-visible form of a denial: its code and what would allow it.
+fn denial(reason: &DenyReason) -> Denial {
+    let code = match reason {
+        DenyReason::NotDeclared { .. } => DenialReason::NotDeclared,
+        DenyReason::NoConsent { .. } => DenialReason::NoConsent,
+        DenyReason::ConsentExpired { .. } => DenialReason::ConsentExpired,
+        DenyReason::ConsentWithdrawn { .. } => DenialReason::ConsentWithdrawn,
+        DenyReason::LeadRestricted => DenialReason::LeadRestricted,
+        DenyReason::LeadErased => DenialReason::LeadErased,
+        DenyReason::LeadIsMinor { .. } => DenialReason::LeadIsMinor,
+        DenyReason::AuditUnavailable => DenialReason::AuditUnavailable,
+    };
+    Denial {
+        reason: code,
+        message: reason.to_string(),
+    }
+}
+
+fn data_field(field: Field) -> DataField {
+    match field {
+        Field::Name => DataField::Name,
+        Field::Phone => DataField::Phone,
+        Field::Email => DataField::Email,
+        Field::Location => DataField::Location,
+        Field::Language => DataField::Language,
+        Field::Preferences => DataField::Preferences,
+    }
+}
+
+impl wit_data::Host for PersonalDataView<'_> {
+    async fn current_lead(&mut self) -> wasmtime::Result<Option<Resource<LeadHandle>>> {
+        let Some(gate) = &self.data.gate else {
+            return Ok(None);
+        };
+        if gate.scope.lead_id.is_none() {
+            return Ok(None);
+        }
+        let call_id = gate.scope.call_id.clone();
+        Ok(Some(self.table.push(LeadHandle { call_id })?))
+    }
+
+    async fn current_transcript(&mut self) -> wasmtime::Result<Option<Resource<TranscriptHandle>>> {
+        let Some(gate) = &self.data.gate else {
+            return Ok(None);
+        };
+        let call_id = gate.scope.call_id.clone();
+        Ok(Some(self.table.push(TranscriptHandle { call_id })?))
+    }
+
+    async fn current_recording(&mut self) -> wasmtime::Result<Option<Resource<RecordingHandle>>> {
+        let Some(gate) = &self.data.gate else {
+            return Ok(None);
+        };
+        if gate.scope.recording.is_none() {
+            return Ok(None);
+        }
+        let call_id = gate.scope.call_id.clone();
+        Ok(Some(self.table.push(RecordingHandle { call_id })?))
+    }
+}
+
+impl wit_data::HostLead for PersonalDataView<'_> {
+    async fn pseudonym(&mut self, handle: Resource<LeadHandle>) -> wasmtime::Result<String> {
+        let call_id = self.table.get(&handle)?.call_id.clone();
+        let gate = self.gate_for(&call_id, "lead")?;
+        Ok(gate.scope.pseudonym().unwrap_or_default().to_owned())
+    }
+
+    async fn get(
+        &mut self,
+        handle: Resource<LeadHandle>,
+        field: Field,
+    ) -> wasmtime::Result<Result<Option<String>, Denial>> {
+        let mut answers = self.read_lead(&handle, vec![Read::Field(data_field(field))]).await?;
+        Ok(answers.remove(0))
+    }
+
+    async fn get_many(
+        &mut self,
+        handle: Resource<LeadHandle>,
+        fields: Vec<Field>,
+    ) -> wasmtime::Result<Vec<Result<Option<String>, Denial>>> {
+        if fields.len() > MAX_FIELDS_PER_READ {
+            wasmtime::bail!(
+                "get-many requested {} fields, which exceeds the limit of {MAX_FIELDS_PER_READ}",
+                fields.len()
+            );
+        }
+        let reads = fields.into_iter().map(|f| Read::Field(data_field(f))).collect();
+        self.read_lead(&handle, reads).await
+    }
+
+    async fn preference(
+        &mut self,
+        handle: Resource<LeadHandle>,
+        key: String,
+    ) -> wasmtime::Result<Result<Option<String>, Denial>> {
+        let valid = !key.is_empty()
+            && key.len() <= MAX_PREFERENCE_KEY
+            && key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+        if !valid {
+            let shown: String = key.chars().take(MAX_PREFERENCE_KEY).collect();
+            wasmtime::bail!(
+                "preference key {shown:?} is not 1-{MAX_PREFERENCE_KEY} characters of a-z, A-Z, 0-9, '-', '_' or '.'"
+            );
+        }
+        let mut answers = self.read_lead(&handle, vec![Read::Preference(key)]).await?;
+        Ok(answers.remove(0))
+    }
+
+    async fn drop(&mut self, handle: Resource<LeadHandle>) -> wasmtime::Result<()> {
+        self.table.delete(handle)?;
+        Ok(())
+    }
+}
+
+impl wit_data::HostTranscript for PersonalDataView<'_> {
+    async fn turns(
+        &mut self,
+        handle: Resource<TranscriptHandle>,
+    ) -> wasmtime::Result<Result<Vec<Turn>, Denial>> {
+        let call_id = self.table.get(&handle)?.call_id.clone();
+        let (gate, answer) = self.check_one(&call_id, "transcript", DataResource::Transcript).await?;
+        Ok(answer.map(|()| {
+            gate.scope
+                .transcript()
+                .into_iter()
+                .map(|line| Turn {
+                    speaker: if line.caller { Speaker::Caller } else { Speaker::Agent },
+                    text: line.text,
+                })
+                .collect()
+        }))
+    }
+
+    async fn drop(&mut self, handle: Resource<TranscriptHandle>) -> wasmtime::Result<()> {
+        self.table.delete(handle)?;
+        Ok(())
+    }
+}
+
+impl wit_data::HostRecording for PersonalDataView<'_> {
+    async fn reference(
+        &mut self,
+        handle: Resource<RecordingHandle>,
+    ) -> wasmtime::Result<Result<String, Denial>> {
+        let call_id = self.table.get(&handle)?.call_id.clone();
+        let (gate, answer) = self.check_one(&call_id, "recording", DataResource::Recording).await?;
+        Ok(answer.map(|()| gate.scope.recording.clone().unwrap_or_default()))
+    }
+
+    async fn drop(&mut self, handle: Resource<RecordingHandle>) -> wasmtime::Result<()> {
+        self.table.delete(handle)?;
+        Ok(())
+    }
+}
