@@ -1,14 +1,20 @@
 //! `cally simulate`: a scripted call played through the real sandbox, for a
 //! tenant developer trying a plugin before uploading it.
 
+use std::path::Path;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::audit::{AuditRecord, AuditWriter, Pseudonymizer};
+use crate::capabilities::gate::{CallScope, DataGate, DataServices, Declared, TranscriptLine};
 use crate::component::{CompiledPlugin, ComponentError, World};
+use crate::consent::{Channel, Purpose};
+use crate::manifest::Manifest;
 use crate::protocol::{CallEvent, CallSummary};
 use crate::sandbox::Sandbox;
 use crate::session::{CallOptions, EventOutcome, FlowInstance, PluginFailure, TagOutcome, TaggerRun};
+use crate::store::{AuditFilter, Lead, NewConsent, SqliteStore, Store};
 
 /// Occurs when a simulation cannot run.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +30,9 @@ pub enum SimulateError {
     /// Occurs when the component cannot be loaded or targets the wrong world.
     #[error(transparent)]
     Component(#[from] ComponentError),
+    /// Occurs when the simulation's database cannot be prepared.
+    #[error("cannot prepare the simulated lead's data: {0}")]
+    Data(String),
 }
 
 /// A scripted call: the events the platform would send, in order.
@@ -67,12 +76,213 @@ impl CallScript {
     }
 }
 
+/// A call summary for a lead tagger, with the call's transcript if the file gives one.
+#[derive(Debug, Clone)]
+pub struct SummaryInput {
+    /// The summary.
+    pub summary: CallSummary,
+    /// The call's transcript (`"transcript": [{"speaker": "caller", "text": ".."}]`).
+    pub transcript: Vec<TranscriptLine>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TurnInput {
+    speaker: Speaker,
+    text: String,
+}
+
+#[derive(Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+enum Speaker {
+    Caller,
+    Agent,
+}
+
 /// Parses a call summary for a lead tagger; `source_name` names it in errors.
-pub fn parse_summary(text: &str, source_name: &str) -> Result<CallSummary, SimulateError> {
-    serde_json::from_str(text).map_err(|e| SimulateError::BadInput {
+pub fn parse_summary(text: &str, source_name: &str) -> Result<SummaryInput, SimulateError> {
+    let bad = |message: String| SimulateError::BadInput {
         source_name: source_name.to_owned(),
-        message: format!("not a valid call summary: {e}"),
-    })
+        message,
+    };
+    let mut value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+    let turns = value.as_object_mut().and_then(|object| object.remove("transcript"));
+    let summary = serde_json::from_value(value).map_err(|e| bad(format!("not a valid call summary: {e}")))?;
+    let transcript = match turns {
+        None => Vec::new(),
+        Some(turns) => serde_json::from_value::<Vec<TurnInput>>(turns)
+            .map_err(|e| bad(format!("transcript: {e}")))?
+            .into_iter()
+            .map(|turn| TranscriptLine {
+                caller: turn.speaker == Speaker::Caller,
+                text: turn.text,
+            })
+            .collect(),
+    };
+    Ok(SummaryInput { summary, transcript })
+}
+
+/// The tenant simulated calls belong to.
+pub const SIMULATION_TENANT: &str = "simulation";
+
+/// A lead record and its consents, as `cally simulate --lead` reads them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeadFixture {
+    /// The lead's record (`lead_id`, `name`, `phone`, ..., `age`, `restricted`).
+    pub lead: serde_json::Map<String, serde_json::Value>,
+    /// The consents on record.
+    #[serde(default)]
+    pub consents: Vec<ConsentFixture>,
+}
+
+/// One consent of a [`LeadFixture`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentFixture {
+    /// What it allows.
+    pub purpose: Purpose,
+    /// The channel it covers, for messages.
+    #[serde(default)]
+    pub channel: Option<Channel>,
+    /// When it was given.
+    pub granted_at_ms: i64,
+    /// When it lapses.
+    #[serde(default)]
+    pub expires_at_ms: Option<i64>,
+    /// When it was withdrawn.
+    #[serde(default)]
+    pub withdrawn_at_ms: Option<i64>,
+    /// Where it was collected.
+    pub source: String,
+    /// The evidence kept.
+    pub evidence: String,
+    /// A verifiable parental consent.
+    #[serde(default)]
+    pub parental: bool,
+}
+
+impl LeadFixture {
+    /// Parses a lead fixture; `source_name` names it in errors.
+    pub fn parse(text: &str, source_name: &str) -> Result<Self, SimulateError> {
+        serde_json::from_str(text).map_err(|e| SimulateError::BadInput {
+            source_name: source_name.to_owned(),
+            message: format!("not a valid lead fixture: {e}"),
+        })
+    }
+
+    fn lead(&self, source_name: &str) -> Result<Lead, SimulateError> {
+        let mut record = self.lead.clone();
+        record.insert("tenant".into(), SIMULATION_TENANT.into());
+        serde_json::from_value(serde_json::Value::Object(record)).map_err(|e| SimulateError::BadInput {
+            source_name: source_name.to_owned(),
+            message: format!("lead: {e}"),
+        })
+    }
+}
+
+/// A real store, audit writer and pseudonym key for a simulated call, in a
+/// directory of its own (temporary unless the developer keeps it).
+pub struct SimulationData {
+    /// The services a call's data gate uses.
+    pub services: Arc<DataServices>,
+    /// The simulated lead.
+    pub lead_id: String,
+    _temporary: Option<tempfile::TempDir>,
+}
+
+impl SimulationData {
+    /// Stores `fixture` (from `source_name`) in `data_dir`, or in a temporary
+    /// directory removed afterwards.
+    pub async fn prepare(
+        fixture: &LeadFixture,
+        source_name: &str,
+        data_dir: Option<&Path>,
+    ) -> Result<Self, SimulateError> {
+        let lead = fixture.lead(source_name)?;
+        let data = |e: &dyn std::fmt::Display| SimulateError::Data(e.to_string());
+        let temporary = match data_dir {
+            Some(_) => None,
+            None => Some(tempfile::tempdir().map_err(|e| data(&e))?),
+        };
+        let dir = data_dir.or(temporary.as_ref().map(|t| t.path())).expect("a directory");
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir).await.map_err(|e| data(&e))?);
+        store.ensure_tenant(SIMULATION_TENANT).await.map_err(|e| data(&e))?;
+        store.upsert_lead(&lead).await.map_err(|e| data(&e))?;
+        for consent in &fixture.consents {
+            let granted = store
+                .grant_consent(&NewConsent {
+                    tenant: SIMULATION_TENANT.into(),
+                    lead_id: lead.lead_id.clone(),
+                    purpose: consent.purpose,
+                    channel: consent.channel,
+                    granted_at_ms: consent.granted_at_ms,
+                    expires_at_ms: consent.expires_at_ms,
+                    source: consent.source.clone(),
+                    evidence: consent.evidence.clone(),
+                    parental: consent.parental,
+                })
+                .await
+                .map_err(|e| data(&e))?;
+            if let Some(at) = consent.withdrawn_at_ms {
+                store
+                    .withdraw_consent(SIMULATION_TENANT, granted.id, at)
+                    .await
+                    .map_err(|e| data(&e))?;
+            }
+        }
+        let pseudonyms = Pseudonymizer::load_or_create(dir).map_err(|e| data(&e))?;
+        let audit = AuditWriter::spawn(store.clone());
+        Ok(Self {
+            services: Arc::new(DataServices {
+                store,
+                audit,
+                pseudonyms,
+            }),
+            lead_id: lead.lead_id,
+            _temporary: temporary,
+        })
+    }
+
+    /// The data gate of call `call_id` for `plugin`, declared by `manifest`.
+    pub fn gate(&self, call_id: &str, plugin: &CompiledPlugin, manifest: Option<&Manifest>) -> DataGate {
+        let (name, version, purpose, declared) = match manifest {
+            Some(m) => (m.name.clone(), m.version.to_string(), m.purpose, Declared::from_manifest(m)),
+            None => (
+                "unnamed-plugin".to_owned(),
+                "0.0.0".to_owned(),
+                match plugin.world() {
+                    World::CallFlow => Purpose::CallHandling,
+                    World::LeadTagger => Purpose::CrmTagging,
+                },
+                Declared::nothing(),
+            ),
+        };
+        let scope = CallScope::new(
+            &self.services,
+            SIMULATION_TENANT,
+            call_id,
+            Some(self.lead_id.clone()),
+            (&name, &version, &plugin.digest.to_string()),
+            purpose,
+            declared,
+            Some(format!("recording-of-{call_id}")),
+        );
+        DataGate {
+            services: self.services.clone(),
+            scope: Arc::new(scope),
+        }
+    }
+
+    /// Every audit record the simulation wrote.
+    pub async fn audit_records(&self) -> Result<Vec<AuditRecord>, SimulateError> {
+        self.services
+            .store
+            .audit_records(SIMULATION_TENANT, &AuditFilter::default())
+            .await
+            .map_err(|e| SimulateError::Data(e.to_string()))
+    }
 }
 
 /// One event of a simulated call and what the plugin made of it.
@@ -99,6 +309,9 @@ pub struct CallTrace {
     /// Why the plugin failed, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<PluginFailure>,
+    /// The audit records the call produced (with `--lead`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub audit: Vec<AuditRecord>,
 }
 
 /// The trace of a simulated lead-tagger run.
@@ -113,6 +326,9 @@ pub struct TaggerTrace {
     /// What it returned.
     #[serde(flatten)]
     pub outcome: TagOutcome,
+    /// The audit records the run produced (with `--lead`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub audit: Vec<AuditRecord>,
 }
 
 /// Plays `script` through a fresh instance of `plugin`, exactly as a live call would.
@@ -138,6 +354,7 @@ pub async fn run_call(
         world: World::CallFlow,
         steps,
         failure: record.failure,
+        audit: Vec::new(),
     })
 }
 
@@ -154,6 +371,7 @@ pub async fn run_tagger(
         world: World::LeadTagger,
         summary: summary.clone(),
         outcome,
+        audit: Vec::new(),
     })
 }
 

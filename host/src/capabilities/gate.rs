@@ -53,6 +53,19 @@ impl Declared {
         }
     }
 
+    /// What `manifest` declares: its field reads, transcript, recording,
+    /// message channels and tags.
+    pub fn from_manifest(manifest: &crate::manifest::Manifest) -> Self {
+        let mut resources: Vec<Resource> = crate::consent::DataField::ALL
+            .iter()
+            .map(|field| Resource::Field(*field))
+            .chain([Resource::Transcript, Resource::Recording])
+            .chain(crate::consent::Channel::ALL.iter().map(|c| Resource::Message(*c)))
+            .collect();
+        resources.retain(|resource| manifest.declares(resource));
+        Self::new(resources, manifest.tags.iter().map(|grant| grant.tag.clone()))
+    }
+
     /// Whether `resource` is declared; a tag needs [`Declared::declares_tag`].
     pub fn declares(&self, resource: &Resource) -> bool {
         match resource {

@@ -5,12 +5,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use crate::audit::AuditRecord;
+use crate::capabilities::gate::DataUse;
 use crate::component::{ComponentCache, World};
 use crate::examples;
+use crate::manifest::Manifest;
 use crate::protocol::{Action, CallEvent};
-use crate::sandbox::{LogLine, PluginLimits, Sandbox, SandboxConfig};
+use crate::sandbox::{LogLine, Sandbox, SandboxConfig};
 use crate::session::CallOptions;
-use crate::simulate::{self, CallScript, CallTrace, TaggerTrace};
+use crate::simulate::{self, CallScript, CallTrace, LeadFixture, SimulationData, TaggerTrace};
 
 use super::{BadInput, EXIT_PLUGIN_FAILED, read_file};
 
@@ -40,6 +43,18 @@ pub struct SimulateArgs {
     /// Memory limit in MiB (default 16; platform maximum 64).
     #[arg(long)]
     memory_mib: Option<usize>,
+    /// The plugin's manifest (cally.toml): its purpose, the data it declares,
+    /// its limits and fallback. Without one, nothing is declared.
+    #[arg(long)]
+    manifest: Option<PathBuf>,
+    /// A lead record and its consents (JSON): the call's lead, so the plugin's
+    /// reads, messages and tags are decided and audited for real.
+    #[arg(long)]
+    lead: Option<PathBuf>,
+    /// Keep the simulation's database (and audit log) in this directory
+    /// instead of a temporary one.
+    #[arg(long, requires = "lead")]
+    data_dir: Option<PathBuf>,
 }
 
 /// Runs `cally simulate`.
@@ -48,35 +63,66 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         max_concurrent_calls: 4,
         ..SandboxConfig::default()
     };
-    let limits = PluginLimits {
-        event_deadline: args
-            .deadline_ms
-            .map(Duration::from_millis)
-            .unwrap_or(config.default_limits.event_deadline),
-        memory_bytes: args
-            .memory_mib
-            .map(|mib| mib << 20)
-            .unwrap_or(config.default_limits.memory_bytes),
+    let (component, example, name) = input_component(&args)?;
+    let manifest = input_manifest(args.manifest.as_ref(), example)?;
+    let mut limits = match &manifest {
+        Some(manifest) => manifest.plugin_limits(&config).map_err(|e| BadInput(e.to_string()))?,
+        None => config.default_limits,
     };
+    if let Some(ms) = args.deadline_ms {
+        limits.event_deadline = Duration::from_millis(ms);
+    }
+    if let Some(mib) = args.memory_mib {
+        limits.memory_bytes = mib << 20;
+    }
     config.check_limits(&limits)?;
-    let (component, sample, name) = input_component(&args)?;
     let sandbox = Sandbox::new(config)?;
     let cache = ComponentCache::new(sandbox.clone(), None);
     let plugin = cache.load(&component)?;
-    let options = CallOptions::new(limits);
+    let mut options = CallOptions::new(limits);
+    if let Some(fallback) = manifest.as_ref().and_then(Manifest::fallback_actions) {
+        options.fallback = fallback;
+    }
+    let data = match &args.lead {
+        Some(path) => {
+            let source = path.display().to_string();
+            let fixture = LeadFixture::parse(&read_text(path)?, &source)?;
+            Some(SimulationData::prepare(&fixture, &source, args.data_dir.as_deref()).await?)
+        }
+        None => None,
+    };
+    let sample = example.map(|e| e.sample);
 
     let (text, json, failed) = match plugin.world() {
         World::CallFlow => {
             let (input, source) = input_text(args.script.as_ref(), sample, "--script", World::CallFlow)?;
             let script = CallScript::parse(&input, &source)?;
-            let trace = simulate::run_call(sandbox, &plugin, &script, options.clone()).await?;
+            if let Some(data) = &data {
+                let call_id = match &script.events[0] {
+                    CallEvent::Started(started) => started.call_id.clone(),
+                    _ => unreachable!("a parsed script begins with `started`"),
+                };
+                options.data = Some(data.gate(&call_id, &plugin, manifest.as_ref()));
+            }
+            let mut trace = simulate::run_call(sandbox, &plugin, &script, options.clone()).await?;
+            if let Some(data) = &data {
+                trace.audit = data.audit_records().await?;
+            }
             let failed = trace.failure.is_some();
             (render_call(&name, &options, &trace), serde_json::to_string_pretty(&trace)?, failed)
         }
         World::LeadTagger => {
             let (input, source) = input_text(args.summary.as_ref(), sample, "--summary", World::LeadTagger)?;
-            let summary = simulate::parse_summary(&input, &source)?;
-            let trace = simulate::run_tagger(sandbox, &plugin, &summary, &options).await?;
+            let input = simulate::parse_summary(&input, &source)?;
+            if let Some(data) = &data {
+                let gate = data.gate(&input.summary.call_id, &plugin, manifest.as_ref());
+                gate.scope.set_transcript(input.transcript.clone());
+                options.data = Some(gate);
+            }
+            let mut trace = simulate::run_tagger(sandbox, &plugin, &input.summary, &options).await?;
+            if let Some(data) = &data {
+                trace.audit = data.audit_records().await?;
+            }
             let failed = trace.outcome.failure.is_some();
             (render_tagger(&name, &trace), serde_json::to_string_pretty(&trace)?, failed)
         }
@@ -89,8 +135,10 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// The component's bytes, the bundled sample if any, and a name for the trace.
-fn input_component(args: &SimulateArgs) -> anyhow::Result<(Vec<u8>, Option<&'static str>, String)> {
+/// The component's bytes, the bundled example if one was chosen, and a name for the trace.
+fn input_component(
+    args: &SimulateArgs,
+) -> anyhow::Result<(Vec<u8>, Option<&'static examples::BundledExample>, String)> {
     if let Some(name) = &args.example {
         let example = examples::find(name).ok_or_else(|| {
             BadInput(format!(
@@ -98,10 +146,31 @@ fn input_component(args: &SimulateArgs) -> anyhow::Result<(Vec<u8>, Option<&'sta
                 examples::names().join(", ")
             ))
         })?;
-        return Ok((example.component.to_vec(), Some(example.sample), example.name.to_owned()));
+        return Ok((example.component.to_vec(), Some(example), example.name.to_owned()));
     }
     let path = args.component.as_ref().expect("clap requires a component or --example");
     Ok((read_file(path)?, None, path.display().to_string()))
+}
+
+/// The manifest from `--manifest`, else the bundled example's, else none.
+fn input_manifest(
+    path: Option<&PathBuf>,
+    example: Option<&'static examples::BundledExample>,
+) -> anyhow::Result<Option<Manifest>> {
+    let (text, source) = match (path, example) {
+        (Some(path), _) => (read_text(path)?, path.display().to_string()),
+        (None, Some(example)) => (example.manifest.to_owned(), format!("{}/cally.toml", example.name)),
+        (None, None) => return Ok(None),
+    };
+    Manifest::parse(&text, &source)
+        .map(Some)
+        .map_err(|errors| BadInput(errors.to_string()).into())
+}
+
+/// Reads a UTF-8 text file, naming it if it cannot be read.
+fn read_text(path: &PathBuf) -> anyhow::Result<String> {
+    String::from_utf8(read_file(path)?)
+        .map_err(|_| BadInput(format!("{} is not UTF-8 text", path.display())).into())
 }
 
 /// The script or summary text and its name for error messages.
@@ -112,12 +181,7 @@ fn input_text(
     world: World,
 ) -> anyhow::Result<(String, String)> {
     match (path, sample) {
-        (Some(path), _) => {
-            let bytes = read_file(path)?;
-            let text = String::from_utf8(bytes)
-                .map_err(|_| BadInput(format!("{} is not UTF-8 text", path.display())))?;
-            Ok((text, path.display().to_string()))
-        }
+        (Some(path), _) => Ok((read_text(path)?, path.display().to_string())),
         (None, Some(sample)) => Ok((sample.to_owned(), "the example's sample".to_owned())),
         (None, None) => Err(BadInput(format!("this component targets world {world}: give its input with {flag} <file>")).into()),
     }
@@ -135,14 +199,20 @@ fn render_call(name: &str, options: &CallOptions, trace: &CallTrace) -> String {
     let mut total = Duration::ZERO;
     for step in &trace.steps {
         total += step.outcome.plugin_time;
+        let host = if step.outcome.host_time.is_zero() {
+            String::new()
+        } else {
+            format!(", host {}", format_duration(step.outcome.host_time))
+        };
         let _ = writeln!(
             out,
-            "#{} {}   [{}]",
+            "#{} {}   [plugin {}{host}]",
             step.number,
             describe_event(&step.event),
             format_duration(step.outcome.plugin_time)
         );
         render_log(&mut out, &step.outcome.log);
+        render_data(&mut out, &step.outcome.data);
         if let Some(failure) = &step.outcome.failure {
             let _ = writeln!(out, "   ✗ {failure}");
             let _ = writeln!(out, "   fallback:");
@@ -165,10 +235,66 @@ fn render_call(name: &str, options: &CallOptions, trace: &CallTrace) -> String {
         }
         None => out.push_str("; the plugin did not fail."),
     }
+    render_audit(&mut out, &trace.audit);
     out
 }
 
+fn render_data(out: &mut String, uses: &[DataUse]) {
+    for used in uses {
+        let audit = used
+            .audit_seq
+            .map(|seq| format!("audit #{seq}"))
+            .unwrap_or_else(|| "not audited".into());
+        match used.reason {
+            None => {
+                let consent = used.consent_id.map(|id| format!("consent {id}, ")).unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "   data {} for {}: allowed ({consent}{audit})",
+                    used.resource, used.purpose
+                );
+            }
+            Some(reason) => {
+                let _ = writeln!(
+                    out,
+                    "   data {} for {}: denied {reason} ({audit}): {}",
+                    used.resource,
+                    used.purpose,
+                    used.message.as_deref().unwrap_or("")
+                );
+            }
+        }
+    }
+}
+
+fn render_audit(out: &mut String, records: &[AuditRecord]) {
+    if records.is_empty() {
+        return;
+    }
+    let _ = write!(out, "\n\nAudit log ({} records):", records.len());
+    for record in records {
+        let _ = write!(
+            out,
+            "\n   #{} {} {} {} for {} by {}@{}{}",
+            record.seq,
+            record.lead.as_deref().unwrap_or("-"),
+            record.resource,
+            record.decision,
+            record.purpose,
+            record.plugin,
+            record.plugin_version,
+            record.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+        );
+    }
+}
+
 fn render_tagger(name: &str, trace: &TaggerTrace) -> String {
+    let mut out = render_tagger_outcome(name, trace);
+    render_audit(&mut out, &trace.audit);
+    out
+}
+
+fn render_tagger_outcome(name: &str, trace: &TaggerTrace) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -177,6 +303,7 @@ fn render_tagger(name: &str, trace: &TaggerTrace) -> String {
         trace.summary.call_id
     );
     render_log(&mut out, &trace.outcome.log);
+    render_data(&mut out, &trace.outcome.data);
     match &trace.outcome.failure {
         Some(failure) => {
             let _ = write!(out, "   ✗ {failure}\nNo tags written.");

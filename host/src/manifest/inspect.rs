@@ -198,7 +198,7 @@ impl fmt::Display for InspectReport {
                 out.push_str("    none\n");
             }
             for line in lines {
-                let _ = writeln!(out, "    {:<12} {}", line.field, line.reason);
+                let _ = writeln!(out, "    {:<12} {}", line.field.as_str(), line.reason);
             }
             out
         };
@@ -215,7 +215,7 @@ impl fmt::Display for InspectReport {
             writeln!(f, "  none")?;
         }
         for line in &self.messages {
-            writeln!(f, "  {:<12} {}", line.channel, line.reason)?;
+            writeln!(f, "  {:<12} {}", line.channel.as_str(), line.reason)?;
         }
         writeln!(f, "Tags written on the lead")?;
         if self.tags.is_empty() {

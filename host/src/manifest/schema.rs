@@ -87,10 +87,10 @@ pub(super) fn validate(manifest: &Value) -> Vec<Problem> {
 /// The problems one schema error stands for (one per unknown key, else one).
 fn problems_for(error: &ValidationError<'_>, schema: &Value) -> Vec<Problem> {
     let at = render_path(error.instance_path());
-    let node = schema_node(schema, error.schema_path());
+    let (referrer, node) = schema_node(schema, error.evaluation_path());
     let instance = error.instance().as_ref();
-    let expected = annotation(schema, node, "x-expected");
-    let fix = annotation(schema, node, "x-fix");
+    let expected = annotation(schema, referrer, "x-expected").or_else(|| annotation(schema, node, "x-expected"));
+    let fix = annotation(schema, referrer, "x-fix").or_else(|| annotation(schema, node, "x-fix"));
     let problem = |found: String, allowed: String, hint: Option<String>| {
         vec![Problem::new(
             at.clone(),
@@ -224,19 +224,27 @@ pub(super) fn join(base: &str, key: &str) -> String {
 }
 
 /// The schema object holding the keyword that failed (the keyword's parent),
-/// following `$ref`s on the way.
-fn schema_node<'s>(schema: &'s Value, keyword: &Location) -> Option<&'s Value> {
+/// reached along the evaluation path, `$ref`s followed; and, when the last
+/// step was a `$ref`, the object that holds it, whose own annotations (such
+/// as a field-specific `x-fix`) win over the shared definition's.
+fn schema_node<'s>(schema: &'s Value, keyword: &Location) -> (Option<&'s Value>, Option<&'s Value>) {
     let segments: Vec<LocationSegment<'_>> = keyword.iter().collect();
     let parent = segments.split_last().map_or(&[][..], |(_, parent)| parent);
-    let mut node = schema;
+    let mut node = Some(schema);
+    let mut referrer = None;
     for segment in parent {
+        let Some(current) = node else { break };
+        referrer = None;
         node = match segment {
-            LocationSegment::Property(key) if key == "$ref" => resolve_ref(schema, node)?,
-            LocationSegment::Property(key) => node.get(key.as_ref())?,
-            LocationSegment::Index(i) => node.get(*i)?,
+            LocationSegment::Property(key) if key == "$ref" => {
+                referrer = Some(current);
+                resolve_ref(schema, current)
+            }
+            LocationSegment::Property(key) => current.get(key.as_ref()),
+            LocationSegment::Index(i) => current.get(*i),
         };
     }
-    Some(node)
+    (referrer, node)
 }
 
 fn resolve_ref<'s>(schema: &'s Value, node: &'s Value) -> Option<&'s Value> {
