@@ -5,6 +5,8 @@
 //! end-to-end tests can build the same binary: it is the one place that uses
 //! `anyhow`, and nothing else in the library calls into it.
 
+mod manifest;
+mod audit;
 mod simulate;
 
 use std::path::PathBuf;
@@ -34,6 +36,10 @@ enum Command {
     Simulate(simulate::SimulateArgs),
     /// List the example plugins bundled into this binary.
     Examples,
+    /// Check, inspect and diff plugins' capability manifests (for security reviewers).
+    Manifest(manifest::ManifestArgs),
+    /// Verify and export the hash-chained audit log.
+    Audit(audit::AuditArgs),
 }
 
 /// The whole `cally` program: parse arguments, run, map errors to exit codes.
@@ -66,6 +72,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Manifest(args) => manifest::run(args),
+        Command::Audit(args) => audit::run(args).await,
     }
 }
 
