@@ -337,3 +337,65 @@ impl wit_data::HostRecording for PersonalDataView<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::audit::{AuditWriter, Pseudonymizer};
+    use crate::capabilities::gate::{CallScope, DataServices, Declared};
+    use crate::consent::Purpose;
+    use crate::store::SqliteStore;
+
+    async fn view_parts(call_id: &str) -> (PersonalData, ResourceTable, EventBudget, DataGate) {
+        let store: Arc<dyn crate::store::Store> = Arc::new(SqliteStore::open_in_memory().await.unwrap());
+        let services = Arc::new(DataServices {
+            audit: AuditWriter::spawn(store.clone()),
+            store,
+            pseudonyms: Pseudonymizer::from_key([7; 32]),
+        });
+        let scope = CallScope::new(
+            &services,
+            "tenant",
+            call_id,
+            Some("lead-1".into()),
+            ("plugin", "1.0.0", "sha256:00"),
+            Purpose::CallHandling,
+            Declared::nothing(),
+            None,
+        );
+        let gate = DataGate {
+            services,
+            scope: Arc::new(scope),
+        };
+        let budget = EventBudget::new(std::time::Duration::from_millis(20));
+        (PersonalData::new(Some(gate.clone())), ResourceTable::new(), budget, gate)
+    }
+
+    #[tokio::test]
+    async fn a_handle_is_refused_once_its_call_has_ended() {
+        let (mut data, mut table, mut budget, gate) = view_parts("call-1").await;
+        let view = PersonalDataView {
+            data: &mut data,
+            table: &mut table,
+            budget: &mut budget,
+        };
+        assert!(view.gate_for("call-1", "lead").is_ok());
+        gate.scope.end();
+        let error = view.gate_for("call-1", "lead").err().expect("refused after the call");
+        assert_eq!(error.to_string(), "lead handle used after its call call-1 ended");
+    }
+
+    #[tokio::test]
+    async fn a_handle_of_another_call_is_refused() {
+        let (mut data, mut table, mut budget, _gate) = view_parts("call-1").await;
+        let view = PersonalDataView {
+            data: &mut data,
+            table: &mut table,
+            budget: &mut budget,
+        };
+        let error = view.gate_for("call-2", "lead").err().expect("refused in another call");
+        assert_eq!(error.to_string(), "lead handle of call call-2 used in call call-1");
+    }
+}

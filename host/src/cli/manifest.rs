@@ -1,7 +1,7 @@
 //! `cally manifest check|inspect|diff`: the security reviewer's commands over
 //! a component and its capability manifest.
 
-use std::io::IsTerminal as _;
+use std::io::{IsTerminal as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -145,15 +145,13 @@ fn refuse(lines: &[String]) -> ExitCode {
 /// Every reason to refuse `plugin`: imports, exports, limits against this
 /// binary's default platform maxima; each line starts with the file at fault.
 fn problems(plugin: &Plugin, component: &Path, manifest: &Path) -> Vec<String> {
-    let from = |file: &Path, problems: Vec<Problem>| {
-        problems
-            .into_iter()
-            .map(move |p| format!("{}: {p}", file.display()))
+    let mut lines = Vec::new();
+    let mut add = |file: &Path, problems: Vec<Problem>| {
+        lines.extend(problems.iter().map(|p| format!("{}: {p}", file.display())));
     };
-    let mut lines: Vec<String> =
-        from(component, manifest::check_component(&plugin.manifest, &plugin.interface)).collect();
+    add(component, manifest::check_component(&plugin.manifest, &plugin.interface));
     if let Err(errors) = plugin.manifest.plugin_limits(&SandboxConfig::default()) {
-        lines.extend(from(manifest, errors.problems));
+        add(manifest, errors.problems);
     }
     lines
 }
@@ -168,18 +166,22 @@ fn check(component: &Path, manifest: &Path) -> anyhow::Result<ExitCode> {
         return Ok(refuse(&lines));
     }
     let m = &plugin.manifest;
-    println!(
-        "ok: {} {} ({}, purpose {}) may be accepted",
-        m.name, m.version, m.world, m.purpose
+    let mut out = format!(
+        "ok: {} {} ({}, purpose {}) may be accepted\n  component {}\n  manifest  {}\n",
+        m.name,
+        m.version,
+        m.world,
+        m.purpose,
+        ComponentDigest::of(&plugin.component_bytes),
+        ManifestDigest::of(&plugin.manifest_bytes),
     );
-    println!("  component {}", ComponentDigest::of(&plugin.component_bytes));
-    println!("  manifest  {}", ManifestDigest::of(&plugin.manifest_bytes));
     for unused in manifest::unused_grants(m, &plugin.interface) {
-        println!(
-            "note: {} is declared but the component does not import {}: an unused grant, worth removing",
+        out.push_str(&format!(
+            "note: {} is declared but the component does not import {}: an unused grant, worth removing\n",
             unused.grant, unused.needs
-        );
+        ));
     }
+    emit(&out)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -190,9 +192,9 @@ fn inspect(component: &Path, manifest: &Path, json: bool) -> anyhow::Result<Exit
     };
     let report = manifest::inspect(&plugin.manifest, &plugin.manifest_bytes, &plugin.component_bytes)?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {
-        print!("{report}");
+        emit(&report.to_string())?;
     }
     Ok(if report.problems.is_empty() {
         ExitCode::SUCCESS
@@ -220,14 +222,22 @@ fn diff(
         (&new.manifest, &new.interface),
     );
     if json {
-        println!("{}", serde_json::to_string_pretty(&diff)?);
+        emit(&format!("{}\n", serde_json::to_string_pretty(&diff)?))?;
     } else {
         let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        print!("{}", diff.render(color));
+        emit(&diff.render(color))?;
     }
     Ok(if fail_on_escalation && diff.has_escalations() {
         ExitCode::from(EXIT_ESCALATION)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Writes `text` to stdout; a closed pipe (`| head`) is not an error.
+fn emit(text: &str) -> anyhow::Result<()> {
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => Ok(result?),
+    }
 }

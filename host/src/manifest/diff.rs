@@ -13,6 +13,7 @@ use crate::component::ComponentInterface;
 use crate::sandbox::SandboxConfig;
 
 use super::Manifest;
+use super::imports::classify_import;
 
 /// Why a change needs a reviewer: it lets the plugin reach more than before.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -145,6 +146,10 @@ impl ManifestDiff {
         for change in &self.changes {
             let value = |v: &Option<String>| v.clone().unwrap_or_else(|| "(none)".into());
             let detail = match change.kind {
+                // An import's name is its item already: say what it is instead.
+                ChangeKind::Added | ChangeKind::Removed if change.item.starts_with("imports.") => {
+                    classify_import(&change.item["imports.".len()..]).label().to_owned()
+                }
                 ChangeKind::Added => value(&change.new),
                 ChangeKind::Removed => value(&change.old),
                 _ => format!("{} → {}", value(&change.old), value(&change.new)),

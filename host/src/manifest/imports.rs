@@ -32,6 +32,16 @@ pub enum ImportKind {
 }
 
 impl ImportKind {
+    /// A few words on what it is, for the diff's text form.
+    pub fn label(self) -> &'static str {
+        match self {
+            ImportKind::Plugin => "cally log or types: no data",
+            ImportKind::PersonalData => "personal-data handles: reads checked and audited",
+            ImportKind::InertWasi => "WASI stub: grants nothing here",
+            ImportKind::Refused => "refused by the import check",
+        }
+    }
+
     /// What importing it gives the plugin, for the reviewer's report.
     pub fn grants(self) -> &'static str {
         match self {

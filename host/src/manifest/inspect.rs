@@ -245,9 +245,44 @@ impl fmt::Display for InspectReport {
         if self.imports.is_empty() {
             writeln!(f, "  none")?;
         }
-        let width = self.imports.iter().map(|i| i.name.len()).max().unwrap_or(0);
-        for import in &self.imports {
+        // Refused first, then what grants data, then the rest; inert WASI
+        // stubs, which grant nothing, folded onto a few lines.
+        let mut granted: Vec<&ImportLine> = self
+            .imports
+            .iter()
+            .filter(|i| i.kind != ImportKind::InertWasi)
+            .collect();
+        granted.sort_by_key(|i| match i.kind {
+            ImportKind::Refused => 0,
+            ImportKind::PersonalData => 1,
+            _ => 2,
+        });
+        let width = granted.iter().map(|i| i.name.len()).max().unwrap_or(0);
+        for import in granted {
             writeln!(f, "  {:<width$}  {}", import.name, import.grants)?;
+        }
+        let inert: Vec<&str> = self
+            .imports
+            .iter()
+            .filter(|i| i.kind == ImportKind::InertWasi)
+            .map(|i| i.name.as_str())
+            .collect();
+        if !inert.is_empty() {
+            writeln!(
+                f,
+                "  WASI stubs, granting nothing here (no environment, stdin closed, output to the call log, frozen clocks, fixed random bytes):"
+            )?;
+            let mut line = String::from("   ");
+            for name in inert {
+                if line.len() + name.len() > 96 {
+                    writeln!(f, "{line}")?;
+                    line = String::from("   ");
+                }
+                line.push(' ');
+                line.push_str(name);
+                line.push(',');
+            }
+            writeln!(f, "{}", line.trim_end_matches(','))?;
         }
         if !self.unused_grants.is_empty() {
             writeln!(f, "Declared but not imported (unused grants, worth removing)")?;

@@ -100,7 +100,7 @@ pub struct EventBudget {
 }
 
 impl EventBudget {
-    fn new(deadline: Duration) -> Self {
+    pub(crate) fn new(deadline: Duration) -> Self {
         Self {
             deadline,
             started: Instant::now(),

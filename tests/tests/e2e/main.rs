@@ -11,14 +11,21 @@
 //! - `artifacts`: precompiled artifacts are reused, and corrupt or incompatible ones replaced.
 //! - `sessions`: one task per call, events in order, idle timeout.
 //! - `cli`: `cally simulate` as a developer runs it.
+//! - `manifest`: capability manifests against the real components; `cally
+//!   manifest check|inspect|diff` as a security reviewer runs them.
+//! - `audit_cli`: `cally audit verify` finds edited, deleted, inserted and reordered records; export.
+//! - `crash`: SIGKILL during many audited reads loses no audit record of a released value.
 
 mod common;
 mod data;
 
 mod artifacts;
+mod audit_cli;
 mod cli;
+mod crash;
 mod examples;
 mod hostile;
 mod isolation;
+mod manifest;
 mod personal_data;
 mod sessions;
