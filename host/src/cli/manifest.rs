@@ -149,7 +149,10 @@ fn problems(plugin: &Plugin, component: &Path, manifest: &Path) -> Vec<String> {
     let mut add = |file: &Path, problems: Vec<Problem>| {
         lines.extend(problems.iter().map(|p| format!("{}: {p}", file.display())));
     };
-    add(component, manifest::check_component(&plugin.manifest, &plugin.interface));
+    add(
+        component,
+        manifest::check_component(&plugin.manifest, &plugin.interface),
+    );
     if let Err(errors) = plugin.manifest.plugin_limits(&SandboxConfig::default()) {
         add(manifest, errors.problems);
     }
@@ -190,7 +193,11 @@ fn inspect(component: &Path, manifest: &Path, json: bool) -> anyhow::Result<Exit
         Ok(plugin) => plugin,
         Err(code) => return Ok(code),
     };
-    let report = manifest::inspect(&plugin.manifest, &plugin.manifest_bytes, &plugin.component_bytes)?;
+    let report = manifest::inspect(
+        &plugin.manifest,
+        &plugin.manifest_bytes,
+        &plugin.component_bytes,
+    )?;
     if json {
         emit(&format!("{}\n", serde_json::to_string_pretty(&report)?))?;
     } else {

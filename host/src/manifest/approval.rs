@@ -46,6 +46,24 @@ impl fmt::Display for ReleaseState {
     }
 }
 
+/// Which of a version's two digests an error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestKind {
+    /// The component's.
+    Component,
+    /// The manifest's.
+    Manifest,
+}
+
+impl fmt::Display for DigestKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DigestKind::Component => "component",
+            DigestKind::Manifest => "manifest",
+        })
+    }
+}
+
 /// A reviewer's approval of one version's exact bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Approval {
@@ -114,7 +132,9 @@ pub enum ApprovalError {
         manifest: String,
     },
     /// Occurs when a version is not in a state the operation starts from.
-    #[error("plugin {plugin} version {version} is {state}; {action} needs a version that is {needed}")]
+    #[error(
+        "plugin {plugin} version {version} is {state}; {action} needs a version that is {needed}"
+    )]
     WrongState {
         /// The plugin.
         plugin: String,
@@ -136,8 +156,8 @@ pub enum ApprovalError {
         plugin: String,
         /// The version.
         version: semver::Version,
-        /// `component` or `manifest`.
-        what: &'static str,
+        /// Which of the two digests differs.
+        what: DigestKind,
         /// The digest the approval names.
         approved: String,
         /// The digest the version has.
@@ -145,7 +165,9 @@ pub enum ApprovalError {
     },
     /// Occurs when activating an unapproved version that asks for more than
     /// the active one, or a plugin's first version.
-    #[error("plugin {plugin} version {version} {why}; it needs a reviewer's approval of its digests before it can become active")]
+    #[error(
+        "plugin {plugin} version {version} {why}; it needs a reviewer's approval of its digests before it can become active"
+    )]
     NeedsApproval {
         /// The plugin.
         plugin: String,
@@ -216,7 +238,9 @@ impl PluginReleases {
     }
 
     fn active_index(&self) -> Option<usize> {
-        self.versions.iter().position(|v| v.state == ReleaseState::Active)
+        self.versions
+            .iter()
+            .position(|v| v.state == ReleaseState::Active)
     }
 
     /// Records a checked upload: state uploaded. A version number is uploaded
@@ -273,14 +297,14 @@ impl PluginReleases {
         };
         if approval.component_digest != entry.component_digest {
             return Err(mismatch(
-                "component",
+                DigestKind::Component,
                 approval.component_digest.to_string(),
                 entry.component_digest.to_string(),
             ));
         }
         if approval.manifest_digest != entry.manifest_digest {
             return Err(mismatch(
-                "manifest",
+                DigestKind::Manifest,
                 approval.manifest_digest.to_string(),
                 entry.manifest_digest.to_string(),
             ));
@@ -319,7 +343,9 @@ impl PluginReleases {
             given,
         };
         let needs_approval = match (active, diff_from_active) {
-            (None, None) => Some("is the plugin's first version, so every grant in it is new".to_owned()),
+            (None, None) => {
+                Some("is the plugin's first version, so every grant in it is new".to_owned())
+            }
             (None, Some(diff)) => {
                 return Err(wrong_diff(
                     "no diff, since no version is active".into(),
@@ -328,7 +354,10 @@ impl PluginReleases {
             }
             (Some(active), None) => {
                 return Err(wrong_diff(
-                    format!("the diff from active version {}", self.versions[active].version),
+                    format!(
+                        "the diff from active version {}",
+                        self.versions[active].version
+                    ),
                     "none was given".into(),
                 ));
             }
@@ -340,7 +369,10 @@ impl PluginReleases {
                     && diff.new.version == *version;
                 if !right {
                     return Err(wrong_diff(
-                        format!("the diff from {} {active_version} to {} {version}", self.plugin, self.plugin),
+                        format!(
+                            "the diff from {} {active_version} to {} {version}",
+                            self.plugin, self.plugin
+                        ),
                         format!("the diff given is from {} to {}", diff.old, diff.new),
                     ));
                 }
@@ -385,7 +417,9 @@ impl PluginReleases {
             why,
         };
         let Some(active) = self.active_index() else {
-            return Err(no("no version is active, so there is nothing to roll back".into()));
+            return Err(no(
+                "no version is active, so there is nothing to roll back".into()
+            ));
         };
         let previous = self
             .activations
@@ -488,7 +522,10 @@ mod tests {
             err.to_string(),
             "plugin appointment-reminder version 1.0.0 is the plugin's first version, so every grant in it is new; it needs a reviewer's approval of its digests before it can become active"
         );
-        assert_eq!(releases.get(&v("1.0.0")).unwrap().state(), ReleaseState::Uploaded);
+        assert_eq!(
+            releases.get(&v("1.0.0")).unwrap().state(),
+            ReleaseState::Uploaded
+        );
     }
 
     #[test]
@@ -499,7 +536,10 @@ mod tests {
         assert!(!diff.has_escalations());
         releases.activate(&v("1.0.1"), Some(&diff)).unwrap();
         assert_eq!(releases.active().unwrap().version, v("1.0.1"));
-        assert_eq!(releases.get(&v("1.0.0")).unwrap().state(), ReleaseState::Superseded);
+        assert_eq!(
+            releases.get(&v("1.0.0")).unwrap().state(),
+            ReleaseState::Superseded
+        );
     }
 
     #[test]
@@ -540,10 +580,26 @@ mod tests {
         let mut mixed = approval("v1.1 rebuilt");
         mixed.manifest_digest = ManifestDigest::of(b"manifest v1.1");
         let err = releases.approve(&v("1.1.0"), mixed).unwrap_err();
-        assert!(matches!(err, ApprovalError::DigestMismatch { what: "manifest", .. }), "{err}");
-        assert_eq!(releases.get(&v("1.1.0")).unwrap().state(), ReleaseState::Uploaded);
+        assert!(
+            matches!(
+                err,
+                ApprovalError::DigestMismatch {
+                    what: DigestKind::Manifest,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(
+            releases.get(&v("1.1.0")).unwrap().state(),
+            ReleaseState::Uploaded
+        );
         // The approval of 1.0.0 does not carry over to 1.1.0 either.
-        let diff = diff_between("1.0.0", "1.1.0", "transcript = { reason = \"Summarises the call.\" }\n");
+        let diff = diff_between(
+            "1.0.0",
+            "1.1.0",
+            "transcript = { reason = \"Summarises the call.\" }\n",
+        );
         let err = releases.activate(&v("1.1.0"), Some(&diff)).unwrap_err();
         assert!(matches!(err, ApprovalError::NeedsApproval { .. }), "{err}");
     }
@@ -552,9 +608,13 @@ mod tests {
     fn a_version_number_is_uploaded_once() {
         let mut releases = released();
         let (component, manifest) = digests("v1 rebuilt");
-        let err = releases.upload(v("1.0.0"), component, manifest).unwrap_err();
+        let err = releases
+            .upload(v("1.0.0"), component, manifest)
+            .unwrap_err();
         assert!(
-            err.to_string().starts_with("plugin appointment-reminder version 1.0.0 is already uploaded (component sha256:"),
+            err.to_string().starts_with(
+                "plugin appointment-reminder version 1.0.0 is already uploaded (component sha256:"
+            ),
             "{err}"
         );
     }
@@ -568,7 +628,10 @@ mod tests {
             "plugin appointment-reminder version 1.0.0 is active; approval needs a version that is uploaded (not yet approved or activated)"
         );
         let err = releases.activate(&v("2.0.0"), None).unwrap_err();
-        assert_eq!(err.to_string(), "plugin appointment-reminder has no version 2.0.0; upload it first");
+        assert_eq!(
+            err.to_string(),
+            "plugin appointment-reminder has no version 2.0.0; upload it first"
+        );
         upload(&mut releases, "1.0.1", "v1.0.1");
         let err = releases.activate(&v("1.0.1"), None).unwrap_err();
         assert_eq!(
@@ -597,7 +660,10 @@ mod tests {
             .unwrap();
         let back = releases.roll_back().unwrap();
         assert_eq!(back.version, v("1.0.0"));
-        assert_eq!(releases.get(&v("1.0.1")).unwrap().state(), ReleaseState::RolledBack);
+        assert_eq!(
+            releases.get(&v("1.0.1")).unwrap().state(),
+            ReleaseState::RolledBack
+        );
         let err = releases.activate(&v("1.0.1"), None).unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -148,7 +148,9 @@ impl ManifestDiff {
             let detail = match change.kind {
                 // An import's name is its item already: say what it is instead.
                 ChangeKind::Added | ChangeKind::Removed if change.item.starts_with("imports.") => {
-                    classify_import(&change.item["imports.".len()..]).label().to_owned()
+                    classify_import(&change.item["imports.".len()..])
+                        .label()
+                        .to_owned()
                 }
                 ChangeKind::Added => value(&change.new),
                 ChangeKind::Removed => value(&change.old),
@@ -167,7 +169,9 @@ impl ManifestDiff {
                     "1;31",
                     &format!("! {line}  [escalation: {}]", escalation.label()),
                 ),
-                (None, ChangeKind::Removed | ChangeKind::Narrowed) => paint("32", &format!("- {line}")),
+                (None, ChangeKind::Removed | ChangeKind::Narrowed) => {
+                    paint("32", &format!("- {line}"))
+                }
                 (None, _) => format!("~ {line}"),
             };
             out.push_str("  ");
@@ -176,10 +180,12 @@ impl ManifestDiff {
         }
         let escalations = self.escalations().count();
         let summary = match (self.changes.len(), escalations) {
-            (0, _) => "no changes: the new version asks for exactly what the old one did".to_owned(),
-            (n, 0) => format!(
-                "{n} change(s), no escalation: may be activated without a new approval"
-            ),
+            (0, _) => {
+                "no changes: the new version asks for exactly what the old one did".to_owned()
+            }
+            (n, 0) => {
+                format!("{n} change(s), no escalation: may be activated without a new approval")
+            }
             (n, e) => paint(
                 "1;31",
                 &format!(
@@ -230,14 +236,24 @@ pub fn diff_under(
         }
     };
     changed("name", old.name.clone(), new.name.clone(), None);
-    changed("world", old.world.to_string(), new.world.to_string(), Some(Escalation::NewWorld));
+    changed(
+        "world",
+        old.world.to_string(),
+        new.world.to_string(),
+        Some(Escalation::NewWorld),
+    );
     changed(
         "purpose",
         old.purpose.to_string(),
         new.purpose.to_string(),
         Some(Escalation::NewPurpose),
     );
-    changed("description", old.description.clone(), new.description.clone(), None);
+    changed(
+        "description",
+        old.description.clone(),
+        new.description.clone(),
+        None,
+    );
 
     let reads = |m: &Manifest| {
         m.reads
@@ -245,7 +261,13 @@ pub fn diff_under(
             .map(|r| (r.field.to_string(), r.reason.clone()))
             .collect::<BTreeMap<_, _>>()
     };
-    grants(&mut changes, "reads", reads(old), reads(new), Escalation::NewField);
+    grants(
+        &mut changes,
+        "reads",
+        reads(old),
+        reads(new),
+        Escalation::NewField,
+    );
     let access = |a: &Option<super::Access>| {
         a.iter()
             .map(|a| (String::new(), a.reason.clone()))
@@ -271,14 +293,26 @@ pub fn diff_under(
             .map(|g| (g.channel.to_string(), g.reason.clone()))
             .collect::<BTreeMap<_, _>>()
     };
-    grants(&mut changes, "messages", messages(old), messages(new), Escalation::NewChannel);
+    grants(
+        &mut changes,
+        "messages",
+        messages(old),
+        messages(new),
+        Escalation::NewChannel,
+    );
     let tags = |m: &Manifest| {
         m.tags
             .iter()
             .map(|g| (g.tag.clone(), g.reason.clone()))
             .collect::<BTreeMap<_, _>>()
     };
-    grants(&mut changes, "tags", tags(old), tags(new), Escalation::NewTag);
+    grants(
+        &mut changes,
+        "tags",
+        tags(old),
+        tags(new),
+        Escalation::NewTag,
+    );
 
     let (old_mib, old_ms) = old.limits.effective(platform);
     let (new_mib, new_ms) = new.limits.effective(platform);
@@ -478,11 +512,18 @@ mod tests {
 
     #[test]
     fn only_narrowing_has_no_escalation() {
-        let old = version("0.1.0", "transcript = { reason = \"Summarises the call for agents.\" }\n[limits]\nmemory_mib = 32");
+        let old = version(
+            "0.1.0",
+            "transcript = { reason = \"Summarises the call for agents.\" }\n[limits]\nmemory_mib = 32",
+        );
         let new = manifest(&CALL_FLOW.replace("0.1.0", "0.2.0"));
         let d = diff((&old, &bin(&[LOG, PERSONAL])), (&new, &bin(&[LOG])));
         assert!(!d.has_escalations(), "{d}");
-        let items: Vec<(&str, ChangeKind)> = d.changes.iter().map(|c| (c.item.as_str(), c.kind)).collect();
+        let items: Vec<(&str, ChangeKind)> = d
+            .changes
+            .iter()
+            .map(|c| (c.item.as_str(), c.kind))
+            .collect();
         assert_eq!(
             items,
             [
@@ -493,7 +534,10 @@ mod tests {
                 ("imports.cally:plugin/personal-data", ChangeKind::Removed),
             ]
         );
-        assert!(d.to_string().ends_with("5 change(s), no escalation: may be activated without a new approval\n"));
+        assert!(
+            d.to_string()
+                .ends_with("5 change(s), no escalation: may be activated without a new approval\n")
+        );
     }
 
     #[test]
@@ -538,7 +582,10 @@ mod tests {
         let new = version("0.1.1", "[limits]\nmemory_mib = 16\nevent_deadline_ms = 20");
         let mut new = new;
         new.reads[0].reason = "Greets the caller by first name.".into();
-        let d = diff((&old, &bin(&[LOG])), (&new, &bin(&["cally:plugin/log@0.1.1"])));
+        let d = diff(
+            (&old, &bin(&[LOG])),
+            (&new, &bin(&["cally:plugin/log@0.1.1"])),
+        );
         assert!(!d.has_escalations(), "{d}");
         let items: Vec<&str> = d.changes.iter().map(|c| c.item.as_str()).collect();
         assert_eq!(items, ["reads.name.reason", "imports.cally:plugin/log"]);
@@ -547,7 +594,10 @@ mod tests {
     #[test]
     fn the_text_is_colored_only_when_asked() {
         let old = version("0.1.0", "");
-        let new = version("0.2.0", "[limits]\nmemory_mib = 8\n[[reads]]\nfield = \"email\"\nreason = \"Checks the address on file.\"");
+        let new = version(
+            "0.2.0",
+            "[limits]\nmemory_mib = 8\n[[reads]]\nfield = \"email\"\nreason = \"Checks the address on file.\"",
+        );
         let d = diff((&old, &bin(&[LOG])), (&new, &bin(&[LOG])));
         let plain = d.render(false);
         assert_eq!(

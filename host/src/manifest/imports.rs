@@ -87,9 +87,13 @@ fn refused_fix(import: &str) -> String {
     } else if interface.starts_with("wasi:sockets/") || interface.starts_with("wasi:http/") {
         "Cally never grants network access: remove the code that opens connections (std::net, HTTP clients) and rebuild".into()
     } else if interface.starts_with("cally:plugin/") {
-        format!("{interface} is not an interface of cally:plugin@0.1.0 that a manifest can grant: build against this host's WIT")
+        format!(
+            "{interface} is not an interface of cally:plugin@0.1.0 that a manifest can grant: build against this host's WIT"
+        )
     } else {
-        format!("Cally does not provide {interface}: remove the dependency that imports it and build against the cally:plugin WIT only")
+        format!(
+            "Cally does not provide {interface}: remove the dependency that imports it and build against the cally:plugin WIT only"
+        )
     }
 }
 
@@ -118,7 +122,9 @@ pub fn check_component(manifest: &Manifest, interface: &ComponentInterface) -> V
                 "the component is a {other} plugin: set world = \"{other}\" in the manifest, or build the component for world {world}"
             )
         } else {
-            format!("build the component against world {world} of cally:plugin, which exports {entry}")
+            format!(
+                "build the component against world {world} of cally:plugin, which exports {entry}"
+            )
         };
         problems.push(Problem::new(
             "component.exports",
@@ -130,8 +136,14 @@ pub fn check_component(manifest: &Manifest, interface: &ComponentInterface) -> V
         problems.push(Problem::new(
             "component.exports",
             found_exports,
-            format!("only world {world}'s entry point {entry}, not {other}'s {}", other.entry_point()),
-            format!("build one plugin per world; remove {} from this one", other.entry_point()),
+            format!(
+                "only world {world}'s entry point {entry}, not {other}'s {}",
+                other.entry_point()
+            ),
+            format!(
+                "build one plugin per world; remove {} from this one",
+                other.entry_point()
+            ),
         ));
     }
     let allowed = if manifest.reads_personal_data() {
@@ -184,8 +196,14 @@ pub fn unused_grants(manifest: &Manifest, interface: &ComponentInterface) -> Vec
         return Vec::new();
     }
     let needs = "cally:plugin/personal-data";
-    let reads = manifest.reads.iter().map(|read| format!("reads.{}", read.field));
-    let transcript = manifest.transcript.as_ref().map(|_| "transcript".to_owned());
+    let reads = manifest
+        .reads
+        .iter()
+        .map(|read| format!("reads.{}", read.field));
+    let transcript = manifest
+        .transcript
+        .as_ref()
+        .map(|_| "transcript".to_owned());
     let recording = manifest.recording.as_ref().map(|_| "recording".to_owned());
     reads
         .chain(transcript)
@@ -238,19 +256,29 @@ mod tests {
         let problems = rendered(&check_component(&m, &component(&["tag-call"], &[])));
         assert_eq!(
             problems,
-            ["component.exports: found exports tag-call, expected on-event, the entry point of world call-flow that the manifest declares; the component is a lead-tagger plugin: set world = \"lead-tagger\" in the manifest, or build the component for world call-flow"]
+            [
+                "component.exports: found exports tag-call, expected on-event, the entry point of world call-flow that the manifest declares; the component is a lead-tagger plugin: set world = \"lead-tagger\" in the manifest, or build the component for world call-flow"
+            ]
         );
         let problems = rendered(&check_component(&m, &component(&[], &[])));
-        assert!(problems[0].starts_with("component.exports: found no exports,"), "{problems:?}");
+        assert!(
+            problems[0].starts_with("component.exports: found no exports,"),
+            "{problems:?}"
+        );
     }
 
     #[test]
     fn exporting_both_worlds_is_refused() {
         let m = manifest(CALL_FLOW);
-        let problems = rendered(&check_component(&m, &component(&["on-event", "tag-call"], &[])));
+        let problems = rendered(&check_component(
+            &m,
+            &component(&["on-event", "tag-call"], &[]),
+        ));
         assert_eq!(
             problems,
-            ["component.exports: found exports on-event, tag-call, expected only world call-flow's entry point on-event, not lead-tagger's tag-call; build one plugin per world; remove tag-call from this one"]
+            [
+                "component.exports: found exports on-event, tag-call, expected only world call-flow's entry point on-event, not lead-tagger's tag-call; build one plugin per world; remove tag-call from this one"
+            ]
         );
     }
 
@@ -277,10 +305,34 @@ mod tests {
                 "cally:plugin/kv@0.1.0"
             ]
         );
-        assert!(problems[0].fix.starts_with("Cally never grants file access"), "{}", problems[0]);
-        assert!(problems[1].fix.starts_with("Cally never grants network access"), "{}", problems[1]);
-        assert!(problems[2].fix.starts_with("Cally does not provide evil:vault/secrets"), "{}", problems[2]);
-        assert!(problems[3].fix.contains("not an interface of cally:plugin@0.1.0"), "{}", problems[3]);
+        assert!(
+            problems[0]
+                .fix
+                .starts_with("Cally never grants file access"),
+            "{}",
+            problems[0]
+        );
+        assert!(
+            problems[1]
+                .fix
+                .starts_with("Cally never grants network access"),
+            "{}",
+            problems[1]
+        );
+        assert!(
+            problems[2]
+                .fix
+                .starts_with("Cally does not provide evil:vault/secrets"),
+            "{}",
+            problems[2]
+        );
+        assert!(
+            problems[3]
+                .fix
+                .contains("not an interface of cally:plugin@0.1.0"),
+            "{}",
+            problems[3]
+        );
     }
 
     #[test]
@@ -292,7 +344,9 @@ mod tests {
         ));
         assert_eq!(
             problems,
-            ["component.imports: found cally:plugin/personal-data@0.1.0, but the manifest declares no [[reads]], transcript or recording, expected only cally:plugin/log, cally:plugin/types and WASI io, cli, clocks and random (which grant nothing here); cally:plugin/personal-data needs a declared read; declare each field the plugin reads as a [[reads]] entry with a reason (or transcript / recording), or remove the plugin's personal-data calls"]
+            [
+                "component.imports: found cally:plugin/personal-data@0.1.0, but the manifest declares no [[reads]], transcript or recording, expected only cally:plugin/log, cally:plugin/types and WASI io, cli, clocks and random (which grant nothing here); cally:plugin/personal-data needs a declared read; declare each field the plugin reads as a [[reads]] entry with a reason (or transcript / recording), or remove the plugin's personal-data calls"
+            ]
         );
     }
 
@@ -301,8 +355,9 @@ mod tests {
         let reads = manifest(&format!(
             "{CALL_FLOW}[[reads]]\nfield = \"name\"\nreason = \"Greets the caller by name.\"\n"
         ));
-        let transcript =
-            manifest(&format!("{CALL_FLOW}transcript = {{ reason = \"Summarises the call.\" }}\n"));
+        let transcript = manifest(&format!(
+            "{CALL_FLOW}transcript = {{ reason = \"Summarises the call.\" }}\n"
+        ));
         let interface = component(&["on-event"], &["cally:plugin/personal-data@0.1.0"]);
         assert_eq!(check_component(&reads, &interface), vec![]);
         assert_eq!(check_component(&transcript, &interface), vec![]);
@@ -327,9 +382,18 @@ mod tests {
 
     #[test]
     fn classification_ignores_versions() {
-        assert_eq!(classify_import("cally:plugin/personal-data"), ImportKind::PersonalData);
-        assert_eq!(classify_import("wasi:random/insecure-seed@0.2.0"), ImportKind::InertWasi);
-        assert_eq!(classify_import("wasi:filesystem/preopens@0.2.0"), ImportKind::Refused);
+        assert_eq!(
+            classify_import("cally:plugin/personal-data"),
+            ImportKind::PersonalData
+        );
+        assert_eq!(
+            classify_import("wasi:random/insecure-seed@0.2.0"),
+            ImportKind::InertWasi
+        );
+        assert_eq!(
+            classify_import("wasi:filesystem/preopens@0.2.0"),
+            ImportKind::Refused
+        );
         assert_eq!(classify_import("on-event"), ImportKind::Refused);
     }
 }

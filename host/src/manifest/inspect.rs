@@ -179,7 +179,13 @@ pub fn inspect(
 /// The text form `cally manifest inspect` prints.
 impl fmt::Display for InspectReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let default = |is_default: bool| if is_default { " (platform default)" } else { "" };
+        let default = |is_default: bool| {
+            if is_default {
+                " (platform default)"
+            } else {
+                ""
+            }
+        };
         writeln!(
             f,
             "{} {} · world {} · purpose {}",
@@ -206,7 +212,8 @@ impl fmt::Display for InspectReport {
         f.write_str(&fields(&self.direct_identifiers))?;
         writeln!(f, "  Other personal data")?;
         f.write_str(&fields(&self.other_personal_data))?;
-        let access = |reason: &Option<String>| reason.clone().unwrap_or_else(|| "not granted".into());
+        let access =
+            |reason: &Option<String>| reason.clone().unwrap_or_else(|| "not granted".into());
         writeln!(f, "  Transcript   {}", access(&self.transcript))?;
         writeln!(f, "  Recording    {}", access(&self.recording))?;
         writeln!(f)?;
@@ -221,7 +228,13 @@ impl fmt::Display for InspectReport {
         if self.tags.is_empty() {
             writeln!(f, "  none")?;
         }
-        let width = self.tags.iter().map(|t| t.tag.len()).max().unwrap_or(0).max(12);
+        let width = self
+            .tags
+            .iter()
+            .map(|t| t.tag.len())
+            .max()
+            .unwrap_or(0)
+            .max(12);
         for tag in &self.tags {
             writeln!(f, "  {:<width$} {}", tag.tag, tag.reason)?;
         }
@@ -285,14 +298,20 @@ impl fmt::Display for InspectReport {
             writeln!(f, "{}", line.trim_end_matches(','))?;
         }
         if !self.unused_grants.is_empty() {
-            writeln!(f, "Declared but not imported (unused grants, worth removing)")?;
+            writeln!(
+                f,
+                "Declared but not imported (unused grants, worth removing)"
+            )?;
             for unused in &self.unused_grants {
                 writeln!(f, "  {:<20} needs {}", unused.grant, unused.needs)?;
             }
         }
         writeln!(f)?;
         if self.problems.is_empty() {
-            writeln!(f, "Check: passes (schema, semantic, import and limit checks)")?;
+            writeln!(
+                f,
+                "Check: passes (schema, semantic, import and limit checks)"
+            )?;
         } else {
             writeln!(f, "Check: FAILS, the component would be refused")?;
             for problem in &self.problems {
@@ -336,8 +355,14 @@ mod tests {
         assert_eq!(direct, [DataField::Phone, DataField::Name]);
         assert_eq!(report.other_personal_data[0].field, DataField::Preferences);
         assert_eq!(report.other_personal_data[0].purpose, Purpose::CallHandling);
-        assert_eq!(report.manifest_digest, ManifestDigest::of(text.as_bytes()).to_string());
-        assert_eq!(report.component_digest, ComponentDigest::of(EMPTY_COMPONENT).to_string());
+        assert_eq!(
+            report.manifest_digest,
+            ManifestDigest::of(text.as_bytes()).to_string()
+        );
+        assert_eq!(
+            report.component_digest,
+            ComponentDigest::of(EMPTY_COMPONENT).to_string()
+        );
         // No personal-data import: every read is an unused grant; no on-event: a problem.
         assert_eq!(report.unused_grants.len(), 3);
         assert_eq!(report.problems[0].path, "component.exports");

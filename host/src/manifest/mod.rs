@@ -26,7 +26,9 @@ mod semantic;
 #[cfg(test)]
 mod tests;
 
-pub use approval::{Approval, ApprovalError, PluginReleases, ReleaseState, UploadedVersion};
+pub use approval::{
+    Approval, ApprovalError, DigestKind, PluginReleases, ReleaseState, UploadedVersion,
+};
 pub use diff::{Change, ChangeKind, Escalation, ManifestDiff, VersionLabel, diff, diff_under};
 pub use imports::{ImportKind, UnusedGrant, check_component, classify_import, unused_grants};
 pub use inspect::{FieldLine, ImportLine, InspectReport, LimitsLine, MessageLine, inspect};

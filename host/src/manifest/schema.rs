@@ -8,8 +8,8 @@
 
 use std::sync::LazyLock;
 
-use jsonschema::paths::{Location, LocationSegment};
 use jsonschema::error::ValidationErrorKind;
+use jsonschema::paths::{Location, LocationSegment};
 use jsonschema::{ValidationError, Validator};
 use serde_json::Value;
 
@@ -20,8 +20,8 @@ pub const SCHEMA: &str = include_str!("../../../wit/manifest.schema.json");
 
 /// The parsed schema and its compiled validator, built once.
 static COMPILED: LazyLock<(Value, Validator)> = LazyLock::new(|| {
-    let schema: Value =
-        serde_json::from_str(SCHEMA).expect("wit/manifest.schema.json is valid JSON (a unit test checks)");
+    let schema: Value = serde_json::from_str(SCHEMA)
+        .expect("wit/manifest.schema.json is valid JSON (a unit test checks)");
     let validator = jsonschema::draft202012::new(&schema)
         .expect("wit/manifest.schema.json is a valid 2020-12 schema (a unit test checks)");
     (schema, validator)
@@ -43,7 +43,10 @@ pub(super) fn toml_to_json(text: &str) -> Result<Value, Problem> {
             .unwrap_or_default();
         Problem::new(
             TOP_LEVEL,
-            format!("a TOML syntax error{position}: {}", error.message().trim_end()),
+            format!(
+                "a TOML syntax error{position}: {}",
+                error.message().trim_end()
+            ),
             "a TOML document (https://toml.io)",
             "fix the syntax there; strings need double quotes",
         )
@@ -89,7 +92,8 @@ fn problems_for(error: &ValidationError<'_>, schema: &Value) -> Vec<Problem> {
     let at = render_path(error.instance_path());
     let (referrer, node) = schema_node(schema, error.evaluation_path());
     let instance = error.instance().as_ref();
-    let expected = annotation(schema, referrer, "x-expected").or_else(|| annotation(schema, node, "x-expected"));
+    let expected = annotation(schema, referrer, "x-expected")
+        .or_else(|| annotation(schema, node, "x-expected"));
     let fix = annotation(schema, referrer, "x-fix").or_else(|| annotation(schema, node, "x-fix"));
     let problem = |found: String, allowed: String, hint: Option<String>| {
         vec![Problem::new(
@@ -139,7 +143,11 @@ fn problems_for(error: &ValidationError<'_>, schema: &Value) -> Vec<Problem> {
         }
         ValidationErrorKind::Type { .. } => {
             let allowed = expected.clone().unwrap_or_else(|| {
-                format!("a {}", node.and_then(|n| n.get("type")).map_or("value".into(), |t| t.to_string()))
+                format!(
+                    "a {}",
+                    node.and_then(|n| n.get("type"))
+                        .map_or("value".into(), |t| t.to_string())
+                )
             });
             let found = match instance {
                 Value::String(_) => format!("{} (a string)", describe(instance)),
@@ -151,7 +159,9 @@ fn problems_for(error: &ValidationError<'_>, schema: &Value) -> Vec<Problem> {
         }
         ValidationErrorKind::Pattern { .. } => problem(
             describe(instance),
-            expected.clone().unwrap_or_else(|| "another spelling".into()),
+            expected
+                .clone()
+                .unwrap_or_else(|| "another spelling".into()),
             wildcard_hint(instance),
         ),
         ValidationErrorKind::MinLength { limit } | ValidationErrorKind::MaxLength { limit } => {
@@ -206,7 +216,11 @@ pub(super) fn render_path(location: &Location) -> String {
             LocationSegment::Property(key) => path = join(&path, &key),
         }
     }
-    if path.is_empty() { TOP_LEVEL.into() } else { path }
+    if path.is_empty() {
+        TOP_LEVEL.into()
+    } else {
+        path
+    }
 }
 
 /// `base.key`, quoting keys that are not bare TOML keys.
@@ -215,7 +229,11 @@ pub(super) fn join(base: &str, key: &str) -> String {
         && key
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
-    let key = if bare { key.to_owned() } else { format!("{key:?}") };
+    let key = if bare {
+        key.to_owned()
+    } else {
+        format!("{key:?}")
+    };
     if base.is_empty() || base == TOP_LEVEL {
         key
     } else {
@@ -227,7 +245,10 @@ pub(super) fn join(base: &str, key: &str) -> String {
 /// reached along the evaluation path, `$ref`s followed; and, when the last
 /// step was a `$ref`, the object that holds it, whose own annotations (such
 /// as a field-specific `x-fix`) win over the shared definition's.
-fn schema_node<'s>(schema: &'s Value, keyword: &Location) -> (Option<&'s Value>, Option<&'s Value>) {
+fn schema_node<'s>(
+    schema: &'s Value,
+    keyword: &Location,
+) -> (Option<&'s Value>, Option<&'s Value>) {
     let segments: Vec<LocationSegment<'_>> = keyword.iter().collect();
     let parent = segments.split_last().map_or(&[][..], |(_, parent)| parent);
     let mut node = Some(schema);

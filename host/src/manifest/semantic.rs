@@ -73,7 +73,10 @@ fn lead_tagger(manifest: &Value, problems: &mut Vec<Problem>) {
     {
         problems.push(Problem::new(
             "messages",
-            format!("{} message channel(s) for world lead-tagger", messages.len()),
+            format!(
+                "{} message channel(s) for world lead-tagger",
+                messages.len()
+            ),
             "no [[messages]] for a lead-tagger, which returns tags only",
             "remove the [[messages]] entries, or send messages from a call-flow plugin",
         ));

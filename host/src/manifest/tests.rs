@@ -25,7 +25,6 @@ fn problems(text: &str) -> Vec<String> {
     }
 }
 
-
 /// `CALL_FLOW` with `extra` TOML appended.
 fn with(extra: &str) -> String {
     format!("{CALL_FLOW}{extra}\n")
@@ -60,9 +59,15 @@ fn an_unknown_key_is_refused_with_a_suggestion() {
     assert_eq!(
         problems(&with("fields = []\npermissions = \"all\"\nraeds = []")),
         [
-            format!("fields: found an unknown key, expected {keys}; rename it to reads, or remove it"),
-            format!("permissions: found an unknown key, expected {keys}; remove it: nothing is granted by a key Cally does not know"),
-            format!("raeds: found an unknown key, expected {keys}; rename it to reads, or remove it"),
+            format!(
+                "fields: found an unknown key, expected {keys}; rename it to reads, or remove it"
+            ),
+            format!(
+                "permissions: found an unknown key, expected {keys}; remove it: nothing is granted by a key Cally does not know"
+            ),
+            format!(
+                "raeds: found an unknown key, expected {keys}; rename it to reads, or remove it"
+            ),
         ]
     );
 }
@@ -71,7 +76,9 @@ fn an_unknown_key_is_refused_with_a_suggestion() {
 fn a_value_of_the_wrong_type_is_named_with_its_type() {
     assert_eq!(
         problems(&CALL_FLOW.replace("\"appointment-reminder\"", "3")),
-        ["name: found 3 (a number), expected a kebab-case name of at most 64 characters, such as \"appointment-reminder\"; set name = \"<kebab-case-name>\""]
+        [
+            "name: found 3 (a number), expected a kebab-case name of at most 64 characters, such as \"appointment-reminder\"; set name = \"<kebab-case-name>\""
+        ]
     );
 }
 
@@ -113,7 +120,9 @@ fn the_description_is_one_line_of_10_to_500_characters() {
     );
     assert_eq!(
         problems(&CALL_FLOW.replace(description, "Reminds patients.\\nAlso confirms.")),
-        [format!("description: found \"Reminds patients.\\nAlso confirms.\", {expected}")]
+        [format!(
+            "description: found \"Reminds patients.\\nAlso confirms.\", {expected}"
+        )]
     );
 }
 
@@ -121,17 +130,22 @@ fn the_description_is_one_line_of_10_to_500_characters() {
 fn reads_is_a_list_of_tables_never_a_wildcard() {
     assert_eq!(
         problems(&with("reads = \"all\"")),
-        [format!("reads: found \"all\" (a string), expected an array of [[reads]] tables, each with field and reason; {WILDCARD}")]
+        [format!(
+            "reads: found \"all\" (a string), expected an array of [[reads]] tables, each with field and reason; {WILDCARD}"
+        )]
     );
     assert_eq!(
         problems(&with("reads = [\"name\"]")),
-        ["reads[0]: found \"name\" (a string), expected a [[reads]] table with field and reason; write each field as its own [[reads]] table with field = \"...\" and reason = \"...\""]
+        [
+            "reads[0]: found \"name\" (a string), expected a [[reads]] table with field and reason; write each field as its own [[reads]] table with field = \"...\" and reason = \"...\""
+        ]
     );
 }
 
 #[test]
 fn a_read_names_one_known_field_and_nothing_else() {
-    let fields = "one of \"name\", \"phone\", \"email\", \"location\", \"language\", \"preferences\"";
+    let fields =
+        "one of \"name\", \"phone\", \"email\", \"location\", \"language\", \"preferences\"";
     let fix = "set field = \"<one field>\"; list each field you read as its own [[reads]] entry";
     let text = with(
         "[[reads]]\nfield = \"*\"\nreason = \"Everything we might need.\"\n\
@@ -152,15 +166,24 @@ fn a_read_names_one_known_field_and_nothing_else() {
 #[test]
 fn a_reason_is_one_line_of_10_to_200_characters() {
     let expected = "expected one line of 10 to 200 characters saying why the plugin needs this; set reason = \"<why the plugin needs this, in one line>\"";
-    let read = |reason: &str| with(&format!("[[reads]]\nfield = \"name\"\nreason = \"{reason}\""));
-    assert_eq!(problems(&read("greeting")), [format!("reads[0].reason: found 8 characters, {expected}")]);
+    let read = |reason: &str| {
+        with(&format!(
+            "[[reads]]\nfield = \"name\"\nreason = \"{reason}\""
+        ))
+    };
+    assert_eq!(
+        problems(&read("greeting")),
+        [format!("reads[0].reason: found 8 characters, {expected}")]
+    );
     assert_eq!(
         problems(&read(&"x".repeat(201))),
         [format!("reads[0].reason: found 201 characters, {expected}")]
     );
     assert_eq!(
         problems(&read("Greets the caller.\\nAnd more.")),
-        [format!("reads[0].reason: found \"Greets the caller.\\nAnd more.\", {expected}")]
+        [format!(
+            "reads[0].reason: found \"Greets the caller.\\nAnd more.\", {expected}"
+        )]
     );
     assert_eq!(
         problems(&with("[[reads]]\nfield = \"name\"")),
@@ -182,12 +205,20 @@ fn transcript_and_recording_are_tables_with_a_reason() {
 #[test]
 fn a_message_channel_is_sms_whatsapp_or_email() {
     assert_eq!(
-        problems(&with("[[messages]]\nchannel = \"voice\"\nreason = \"Calls the lead back later.\"")),
-        ["messages[0].channel: found \"voice\", expected one of \"sms\", \"whatsapp\", \"email\"; set channel = \"<one channel>\"; list each channel as its own [[messages]] entry"]
+        problems(&with(
+            "[[messages]]\nchannel = \"voice\"\nreason = \"Calls the lead back later.\""
+        )),
+        [
+            "messages[0].channel: found \"voice\", expected one of \"sms\", \"whatsapp\", \"email\"; set channel = \"<one channel>\"; list each channel as its own [[messages]] entry"
+        ]
     );
     assert_eq!(
-        problems(&with("[[messages]]\nchannel = \"*\"\nreason = \"Whatever channel works.\"")),
-        [format!("messages[0].channel: found \"*\", expected one of \"sms\", \"whatsapp\", \"email\"; {WILDCARD}")]
+        problems(&with(
+            "[[messages]]\nchannel = \"*\"\nreason = \"Whatever channel works.\""
+        )),
+        [format!(
+            "messages[0].channel: found \"*\", expected one of \"sms\", \"whatsapp\", \"email\"; {WILDCARD}"
+        )]
     );
 }
 
@@ -195,19 +226,29 @@ fn a_message_channel_is_sms_whatsapp_or_email() {
 fn a_tag_is_one_exact_identifier() {
     let expected = "expected 1 to 64 characters of a-z, 0-9, '-', '_' or '.', such as \"hot-lead\"";
     assert_eq!(
-        problems(&with("[[tags]]\ntag = \"Hot Lead\"\nreason = \"Marks leads who want to buy.\"")),
-        [format!("tags[0].tag: found \"Hot Lead\", {expected}; use one exact name; list each one as its own entry")]
+        problems(&with(
+            "[[tags]]\ntag = \"Hot Lead\"\nreason = \"Marks leads who want to buy.\""
+        )),
+        [format!(
+            "tags[0].tag: found \"Hot Lead\", {expected}; use one exact name; list each one as its own entry"
+        )]
     );
     assert_eq!(
-        problems(&with("[[tags]]\ntag = \"hot-*\"\nreason = \"Marks leads by temperature.\"")),
-        [format!("tags[0].tag: found \"hot-*\", {expected}; {WILDCARD}")]
+        problems(&with(
+            "[[tags]]\ntag = \"hot-*\"\nreason = \"Marks leads by temperature.\""
+        )),
+        [format!(
+            "tags[0].tag: found \"hot-*\", {expected}; {WILDCARD}"
+        )]
     );
 }
 
 #[test]
 fn limits_are_whole_numbers_under_known_keys() {
     assert_eq!(
-        problems(&with("[limits]\nmemory_mb = 32\nmemory_mib = \"32\"\nevent_deadline_ms = 0")),
+        problems(&with(
+            "[limits]\nmemory_mb = 32\nmemory_mib = \"32\"\nevent_deadline_ms = 0"
+        )),
         [
             "limits.event_deadline_ms: found 0, expected at least 1: a whole number of milliseconds between 1 and the platform maximum; set event_deadline_ms to a whole number of milliseconds, or remove it to get the platform default",
             "limits.memory_mb: found an unknown key, expected only the keys event_deadline_ms, memory_mib; rename it to memory_mib, or remove it",
@@ -216,16 +257,24 @@ fn limits_are_whole_numbers_under_known_keys() {
     );
     assert_eq!(
         problems(&with("[limits]\nmemory_mib = 4096")),
-        ["limits.memory_mib: found 4096, expected at most 1024: a whole number of MiB between 1 and the platform maximum; set memory_mib to a whole number of MiB, or remove it to get the platform default"]
+        [
+            "limits.memory_mib: found 4096, expected at most 1024: a whole number of MiB between 1 and the platform maximum; set memory_mib to a whole number of MiB, or remove it to get the platform default"
+        ]
     );
 }
 
 #[test]
 fn a_fallback_has_1_to_8_actions_that_speak_play_transfer_or_hang_up() {
     let count = "expected 1 to 8 [[fallback]] actions ending with hang_up or transfer; write each action as its own [[fallback]] table, such as type = \"say\" with text = \"...\", then type = \"hang_up\"; or remove fallback to get the host default";
-    assert_eq!(problems(&with("fallback = []")), [format!("fallback: found 0 entries, {count}")]);
+    assert_eq!(
+        problems(&with("fallback = []")),
+        [format!("fallback: found 0 entries, {count}")]
+    );
     let nine = "[[fallback]]\ntype = \"hang_up\"\n".repeat(9);
-    assert_eq!(problems(&with(&nine)), [format!("fallback: found 9 entries, {count}")]);
+    assert_eq!(
+        problems(&with(&nine)),
+        [format!("fallback: found 9 entries, {count}")]
+    );
     let types = "expected one of \"say\", \"play\", \"transfer\", \"hang_up\"; use say, play, transfer or hang_up: the plugin has failed, so nothing is listening for input, and a fallback uses no grant";
     let text = with(
         "[[fallback]]\ntype = \"gather\"\n\
@@ -250,7 +299,9 @@ fn a_fallback_has_1_to_8_actions_that_speak_play_transfer_or_hang_up() {
 fn a_toml_syntax_error_names_line_and_column() {
     assert_eq!(
         problems("name = \"x\"\nversion\n"),
-        ["(top level): found a TOML syntax error at line 2, column 8: key with no value, expected `=`, expected a TOML document (https://toml.io); fix the syntax there; strings need double quotes"]
+        [
+            "(top level): found a TOML syntax error at line 2, column 8: key with no value, expected `=`, expected a TOML document (https://toml.io); fix the syntax there; strings need double quotes"
+        ]
     );
 }
 
@@ -260,7 +311,9 @@ fn a_toml_syntax_error_names_line_and_column() {
 fn the_version_is_a_semantic_version() {
     assert_eq!(
         problems(&CALL_FLOW.replace("0.1.0", "1.0")),
-        ["version: found \"1.0\" (unexpected end of input while parsing minor version number), expected a semantic version MAJOR.MINOR.PATCH, such as \"1.2.0\"; set version = \"<major>.<minor>.<patch>\", such as \"1.0.0\""]
+        [
+            "version: found \"1.0\" (unexpected end of input while parsing minor version number), expected a semantic version MAJOR.MINOR.PATCH, such as \"1.2.0\"; set version = \"<major>.<minor>.<patch>\", such as \"1.0.0\""
+        ]
     );
 }
 
@@ -279,9 +332,15 @@ fn each_field_channel_and_tag_is_granted_once() {
     assert_eq!(
         problems(&text),
         [
-            format!("reads[2].field: found \"name\" again (already at reads[0]), expected each field at most once; {fix}"),
-            format!("messages[1].channel: found \"sms\" again (already at messages[0]), expected each channel at most once; {fix}"),
-            format!("tags[1].tag: found \"confirmed\" again (already at tags[0]), expected each tag at most once; {fix}"),
+            format!(
+                "reads[2].field: found \"name\" again (already at reads[0]), expected each field at most once; {fix}"
+            ),
+            format!(
+                "messages[1].channel: found \"sms\" again (already at messages[0]), expected each channel at most once; {fix}"
+            ),
+            format!(
+                "tags[1].tag: found \"confirmed\" again (already at tags[0]), expected each tag at most once; {fix}"
+            ),
         ]
     );
 }
@@ -290,7 +349,9 @@ fn each_field_channel_and_tag_is_granted_once() {
 fn a_lead_tagger_writes_tags_and_nothing_else() {
     assert_eq!(
         problems(&tagger("")),
-        ["tags: found nothing, expected at least one [[tags]] entry for a lead-tagger: tags are all it returns, and a tag not listed is denied; add a [[tags]] entry with tag = \"...\" and reason = \"...\" for each tag the plugin writes"]
+        [
+            "tags: found nothing, expected at least one [[tags]] entry for a lead-tagger: tags are all it returns, and a tag not listed is denied; add a [[tags]] entry with tag = \"...\" and reason = \"...\" for each tag the plugin writes"
+        ]
     );
     let text = tagger(
         "[[messages]]\nchannel = \"sms\"\nreason = \"Texts a summary of the call.\"\n\
@@ -309,8 +370,12 @@ fn a_lead_tagger_writes_tags_and_nothing_else() {
 #[test]
 fn a_fallback_ends_with_hang_up_or_transfer() {
     assert_eq!(
-        problems(&with("[[fallback]]\ntype = \"say\"\ntext = \"Sorry, something went wrong.\"")),
-        ["fallback[0].type: found \"say\" as the last fallback action, expected a fallback that ends with \"hang_up\" or \"transfer\": the plugin has failed and cannot steer the call any further; add a last [[fallback]] entry with type = \"hang_up\", or type = \"transfer\" and target = \"<alias>\""]
+        problems(&with(
+            "[[fallback]]\ntype = \"say\"\ntext = \"Sorry, something went wrong.\""
+        )),
+        [
+            "fallback[0].type: found \"say\" as the last fallback action, expected a fallback that ends with \"hang_up\" or \"transfer\": the plugin has failed and cannot steer the call any further; add a last [[fallback]] entry with type = \"hang_up\", or type = \"transfer\" and target = \"<alias>\""
+        ]
     );
 }
 
@@ -329,15 +394,25 @@ fn limits_above_the_platform_maxima_are_refused_naming_the_maximum() {
 fn schema_and_semantic_problems_are_listed_together_in_file_order() {
     let text = format!(
         "{}[[reads]]\nfield = \"name\"\nreason = \"ok\"\n[[reads]]\nfield = \"name\"\nreason = \"Greets the caller by name.\"\n",
-        CALL_FLOW.replace("0.1.0", "one").replace("call-handling", "sales")
+        CALL_FLOW
+            .replace("0.1.0", "one")
+            .replace("call-handling", "sales")
     );
     let errors = Manifest::parse(&text, "examples/x/cally.toml").unwrap_err();
     let paths: Vec<&str> = errors.problems.iter().map(|p| p.path.as_str()).collect();
-    assert_eq!(paths, ["version", "purpose", "reads[0].reason", "reads[1].field"]);
+    assert_eq!(
+        paths,
+        ["version", "purpose", "reads[0].reason", "reads[1].field"]
+    );
     // Display: one problem per line, each naming the file.
     let rendered = errors.to_string();
     assert_eq!(rendered.lines().count(), 4);
-    assert!(rendered.lines().all(|line| line.starts_with("examples/x/cally.toml: ")), "{rendered}");
+    assert!(
+        rendered
+            .lines()
+            .all(|line| line.starts_with("examples/x/cally.toml: ")),
+        "{rendered}"
+    );
 }
 
 // The typed API over a good manifest.
@@ -419,12 +494,16 @@ fn every_example_manifest_parses_and_matches_its_world() {
         assert_eq!(m.name, example.name);
         assert_eq!(m.world, example.world, "{}", example.name);
     }
-    let whatsapp = manifest(include_str!("../../../examples/whatsapp-follow-up/cally.toml"));
+    let whatsapp = manifest(include_str!(
+        "../../../examples/whatsapp-follow-up/cally.toml"
+    ));
     assert_eq!(whatsapp.purpose, Purpose::Marketing);
     assert!(whatsapp.declares(&Resource::Field(DataField::Name)));
     assert!(whatsapp.declares(&Resource::Message(Channel::Whatsapp)));
     assert!(!whatsapp.declares(&Resource::Message(Channel::Sms)));
-    let reminder = manifest(include_str!("../../../examples/appointment-reminder/cally.toml"));
+    let reminder = manifest(include_str!(
+        "../../../examples/appointment-reminder/cally.toml"
+    ));
     let fields: Vec<DataField> = reminder.reads.iter().map(|r| r.field).collect();
     assert_eq!(fields, [DataField::Name, DataField::Preferences]);
     let router = manifest(include_str!("../../../examples/support-router/cally.toml"));

@@ -77,8 +77,16 @@ fn every_example_manifest_covers_its_component_and_nothing_more() {
     for name in cally_tests::example_names() {
         let manifest = example_manifest(name);
         let interface = interface(cally_tests::example(name));
-        assert_eq!(manifest::check_component(&manifest, &interface), vec![], "{name}");
-        assert_eq!(manifest::unused_grants(&manifest, &interface), vec![], "{name}");
+        assert_eq!(
+            manifest::check_component(&manifest, &interface),
+            vec![],
+            "{name}"
+        );
+        assert_eq!(
+            manifest::unused_grants(&manifest, &interface),
+            vec![],
+            "{name}"
+        );
     }
 }
 
@@ -92,9 +100,16 @@ fn wasi_filesystem_is_refused_naming_each_import() {
     for problem in &problems {
         assert_eq!(problem.path, "component.imports");
         assert!(problem.found.starts_with("wasi:filesystem/"), "{problem}");
-        assert!(problem.fix.starts_with("Cally never grants file access"), "{problem}");
+        assert!(
+            problem.fix.starts_with("Cally never grants file access"),
+            "{problem}"
+        );
     }
-    assert!(found(&problems).iter().any(|f| f.starts_with("wasi:filesystem/types@")));
+    assert!(
+        found(&problems)
+            .iter()
+            .any(|f| f.starts_with("wasi:filesystem/types@"))
+    );
 }
 
 #[test]
@@ -104,11 +119,19 @@ fn wasi_sockets_are_refused_naming_each_import() {
         &interface(cally_tests::plugin("opens-socket")),
     );
     assert!(
-        found(&problems).iter().any(|f| f.starts_with("wasi:sockets/tcp@")),
+        found(&problems)
+            .iter()
+            .any(|f| f.starts_with("wasi:sockets/tcp@")),
         "{problems:#?}"
     );
-    let network = problems.iter().find(|p| p.found.starts_with("wasi:sockets/")).unwrap();
-    assert!(network.fix.starts_with("Cally never grants network access"), "{network}");
+    let network = problems
+        .iter()
+        .find(|p| p.found.starts_with("wasi:sockets/"))
+        .unwrap();
+    assert!(
+        network.fix.starts_with("Cally never grants network access"),
+        "{network}"
+    );
 }
 
 #[test]
@@ -134,7 +157,9 @@ fn personal_data_without_a_declared_read_is_refused() {
     );
     assert_eq!(problems.len(), 1, "{problems:#?}");
     assert!(
-        problems[0].found.starts_with("cally:plugin/personal-data@0.1.0, but the manifest declares no [[reads]]"),
+        problems[0].found.starts_with(
+            "cally:plugin/personal-data@0.1.0, but the manifest declares no [[reads]]"
+        ),
         "{}",
         problems[0]
     );
@@ -146,9 +171,18 @@ fn a_component_of_another_world_is_refused() {
         &example_manifest("support-router"),
         &interface(cally_tests::example("lead-qualifier")),
     );
-    let exports: Vec<&Problem> = problems.iter().filter(|p| p.path == "component.exports").collect();
+    let exports: Vec<&Problem> = problems
+        .iter()
+        .filter(|p| p.path == "component.exports")
+        .collect();
     assert_eq!(exports.len(), 1, "{problems:#?}");
-    assert!(exports[0].fix.starts_with("the component is a lead-tagger plugin"), "{}", exports[0]);
+    assert!(
+        exports[0]
+            .fix
+            .starts_with("the component is a lead-tagger plugin"),
+        "{}",
+        exports[0]
+    );
 }
 
 // `cally manifest check`.
@@ -180,12 +214,17 @@ fn check_refuses_excess_imports_with_exit_2_listing_every_one() {
         .collect();
     let text = stderr(&output);
     assert!(
-        text.starts_with(&format!("error: the plugin is refused: {} problem(s)\n", refused.len())),
+        text.starts_with(&format!(
+            "error: the plugin is refused: {} problem(s)\n",
+            refused.len()
+        )),
         "{text}"
     );
     for import in &refused {
         assert!(
-            text.contains(&format!("opens_socket.wasm: component.imports: found {import}, ")),
+            text.contains(&format!(
+                "opens_socket.wasm: component.imports: found {import}, "
+            )),
             "{import} missing from:\n{text}"
         );
     }
@@ -202,15 +241,32 @@ fn check_lists_every_problem_of_an_invalid_manifest() {
          description = \"Routes callers to the right desk.\"\npurpose = \"call-handling\"\n\
          [[reads]]\nfield = \"*\"\nreason = \"Everything we may need.\"\n",
     );
-    let output = cally(&["manifest", "check", path(cally_tests::example("support-router")), path(&bad)]);
+    let output = cally(&[
+        "manifest",
+        "check",
+        path(cally_tests::example("support-router")),
+        path(&bad),
+    ]);
     assert_eq!(output.status.code(), Some(2));
     let text = stderr(&output);
     let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines[0], "error: the plugin is refused: 3 problem(s)", "{text}");
+    assert_eq!(
+        lines[0], "error: the plugin is refused: 3 problem(s)",
+        "{text}"
+    );
     let prefix = format!("  {}: ", bad.display());
-    assert!(lines[1].starts_with(&format!("{prefix}name: found \"Router\"")), "{text}");
-    assert!(lines[2].starts_with(&format!("{prefix}version: found \"1\"")), "{text}");
-    assert!(lines[3].starts_with(&format!("{prefix}reads[0].field: found \"*\"")), "{text}");
+    assert!(
+        lines[1].starts_with(&format!("{prefix}name: found \"Router\"")),
+        "{text}"
+    );
+    assert!(
+        lines[2].starts_with(&format!("{prefix}version: found \"1\"")),
+        "{text}"
+    );
+    assert!(
+        lines[3].starts_with(&format!("{prefix}reads[0].field: found \"*\"")),
+        "{text}"
+    );
     assert!(lines[3].contains("wildcards are not accepted"), "{text}");
 }
 
@@ -218,11 +274,22 @@ fn check_lists_every_problem_of_an_invalid_manifest() {
 fn check_refuses_limits_above_the_platform_maxima() {
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(example_manifest_path("support-router")).unwrap();
-    let greedy = write(&dir, "cally.toml", &format!("{text}\n[limits]\nmemory_mib = 512\n"));
-    let output = cally(&["manifest", "check", path(cally_tests::example("support-router")), path(&greedy)]);
+    let greedy = write(
+        &dir,
+        "cally.toml",
+        &format!("{text}\n[limits]\nmemory_mib = 512\n"),
+    );
+    let output = cally(&[
+        "manifest",
+        "check",
+        path(cally_tests::example("support-router")),
+        path(&greedy),
+    ]);
     assert_eq!(output.status.code(), Some(2));
     assert!(
-        stderr(&output).contains("limits.memory_mib: found 512, expected at most 64 (this platform's maximum, in MiB)"),
+        stderr(&output).contains(
+            "limits.memory_mib: found 512, expected at most 64 (this platform's maximum, in MiB)"
+        ),
         "{}",
         stderr(&output)
     );
@@ -230,9 +297,18 @@ fn check_refuses_limits_above_the_platform_maxima() {
 
 #[test]
 fn check_names_a_file_it_cannot_read() {
-    let output = cally(&["manifest", "check", "/nonexistent/plugin.wasm", path(&example_manifest_path("support-router"))]);
+    let output = cally(&[
+        "manifest",
+        "check",
+        "/nonexistent/plugin.wasm",
+        path(&example_manifest_path("support-router")),
+    ]);
     assert_eq!(output.status.code(), Some(2));
-    assert!(stderr(&output).contains("cannot read /nonexistent/plugin.wasm"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("cannot read /nonexistent/plugin.wasm"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 // `cally manifest inspect`.
@@ -244,17 +320,32 @@ fn inspect_shows_the_reviewer_what_the_plugin_reaches_and_why() {
     let output = cally(&["manifest", "inspect", path(component), path(&manifest)]);
     assert!(output.status.success(), "{}", stderr(&output));
     let text = stdout(&output);
-    assert!(text.starts_with("appointment-reminder 0.1.0 · world call-flow · purpose call-handling\n"), "{text}");
+    assert!(
+        text.starts_with("appointment-reminder 0.1.0 · world call-flow · purpose call-handling\n"),
+        "{text}"
+    );
     assert!(
         text.contains("  Direct identifiers (identify the lead on their own)\n    name         Greets the patient by name"),
         "{text}"
     );
-    assert!(text.contains("  Other personal data\n    preferences  "), "{text}");
+    assert!(
+        text.contains("  Other personal data\n    preferences  "),
+        "{text}"
+    );
     assert!(text.contains("  Transcript   not granted\n"), "{text}");
-    assert!(text.contains("\n  cally:plugin/personal-data@0.1.0  handles to the lead"), "{text}");
+    assert!(
+        text.contains("\n  cally:plugin/personal-data@0.1.0  handles to the lead"),
+        "{text}"
+    );
     assert!(text.contains("Check: passes"), "{text}");
 
-    let output = cally(&["manifest", "inspect", path(component), path(&manifest), "--json"]);
+    let output = cally(&[
+        "manifest",
+        "inspect",
+        path(component),
+        path(&manifest),
+        "--json",
+    ]);
     assert!(output.status.success(), "{}", stderr(&output));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let digest = ComponentDigest::of(&std::fs::read(component).unwrap());
@@ -267,7 +358,10 @@ fn inspect_shows_the_reviewer_what_the_plugin_reaches_and_why() {
     assert_eq!(report["unused_grants"], serde_json::json!([]));
     assert_eq!(report["problems"], serde_json::json!([]));
     let imports = report["imports"].as_array().unwrap();
-    assert!(imports.iter().any(|i| i["kind"] == "personal-data"), "{report}");
+    assert!(
+        imports.iter().any(|i| i["kind"] == "personal-data"),
+        "{report}"
+    );
 }
 
 #[test]
@@ -301,7 +395,14 @@ fn reminder(dir: &tempfile::TempDir, version: &str, remove: &str, extra: &str) -
 }
 
 fn diff(old: (&Path, &Path), new: (&Path, &Path), flags: &[&str]) -> Output {
-    let mut args = vec!["manifest", "diff", path(old.0), path(old.1), path(new.0), path(new.1)];
+    let mut args = vec![
+        "manifest",
+        "diff",
+        path(old.0),
+        path(old.1),
+        path(new.0),
+        path(new.1),
+    ];
     args.extend_from_slice(flags);
     cally(&args)
 }
@@ -310,7 +411,11 @@ fn diff(old: (&Path, &Path), new: (&Path, &Path), flags: &[&str]) -> Output {
 fn diff_of_identical_versions_shows_no_changes() {
     let component = cally_tests::example("appointment-reminder");
     let manifest = example_manifest_path("appointment-reminder");
-    let output = diff((component, &manifest), (component, &manifest), &["--fail-on-escalation"]);
+    let output = diff(
+        (component, &manifest),
+        (component, &manifest),
+        &["--fail-on-escalation"],
+    );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert_eq!(
         stdout(&output),
@@ -325,13 +430,29 @@ fn diff_that_only_narrows_passes_fail_on_escalation() {
     let old = example_manifest_path("appointment-reminder");
     let preferences = "[[reads]]\nfield = \"preferences\"\nreason = \"Mentions the patient's preferred appointment time (the preferred-time key only).\"\n";
     let new = reminder(&dir, "0.1.1", preferences, "[limits]\nmemory_mib = 8");
-    let output = diff((component, &old), (component, &new), &["--fail-on-escalation"]);
+    let output = diff(
+        (component, &old),
+        (component, &new),
+        &["--fail-on-escalation"],
+    );
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
     let text = stdout(&output);
-    assert!(text.contains("\n  - removed  reads.preferences  "), "{text}");
-    assert!(text.contains("\n  - narrowed limits.memory_mib  16 → 8\n"), "{text}");
-    assert!(text.ends_with("2 change(s), no escalation: may be activated without a new approval\n"), "{text}");
-    assert!(!text.contains('\x1b'), "piped output must be plain: {text:?}");
+    assert!(
+        text.contains("\n  - removed  reads.preferences  "),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n  - narrowed limits.memory_mib  16 → 8\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("2 change(s), no escalation: may be activated without a new approval\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains('\x1b'),
+        "piped output must be plain: {text:?}"
+    );
 }
 
 #[test]
@@ -351,7 +472,11 @@ fn diff_flags_each_escalation_and_fails_only_when_asked() {
          [[messages]]\nchannel = \"sms\"\nreason = \"Texts the confirmed appointment time.\"\n\
          [[tags]]\ntag = \"confirmed\"\nreason = \"Marks patients who confirmed.\"",
     );
-    let output = diff((component, &old), (component, &new), &["--fail-on-escalation"]);
+    let output = diff(
+        (component, &old),
+        (component, &new),
+        &["--fail-on-escalation"],
+    );
     assert_eq!(output.status.code(), Some(4), "{}", stdout(&output));
     let text = stdout(&output);
     for line in [
@@ -365,13 +490,20 @@ fn diff_flags_each_escalation_and_fails_only_when_asked() {
     ] {
         assert!(text.contains(line), "{line} missing from:\n{text}");
     }
-    assert!(text.ends_with("7 change(s), 7 escalation(s): activation needs a reviewer's approval\n"), "{text}");
+    assert!(
+        text.ends_with("7 change(s), 7 escalation(s): activation needs a reviewer's approval\n"),
+        "{text}"
+    );
 
     // Without the flag the same diff is only a report.
     let output = diff((component, &old), (component, &new), &[]);
     assert_eq!(output.status.code(), Some(0));
 
-    let output = diff((component, &old), (component, &new), &["--json", "--fail-on-escalation"]);
+    let output = diff(
+        (component, &old),
+        (component, &new),
+        &["--json", "--fail-on-escalation"],
+    );
     assert_eq!(output.status.code(), Some(4));
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let escalations: Vec<&str> = json["changes"]
@@ -400,7 +532,11 @@ fn diff_flags_a_new_import_as_an_escalation() {
     let manifest = example_manifest_path("support-router");
     let old = cally_tests::example("support-router");
     let new = cally_tests::plugin("opens-socket");
-    let output = diff((old, &manifest), (new, &manifest), &["--fail-on-escalation"]);
+    let output = diff(
+        (old, &manifest),
+        (new, &manifest),
+        &["--fail-on-escalation"],
+    );
     assert_eq!(output.status.code(), Some(4));
     assert!(
         stdout(&output).contains("imports.wasi:sockets/tcp ")
@@ -413,6 +549,12 @@ fn diff_flags_a_new_import_as_an_escalation() {
         (&example_manifest("support-router"), &interface(old)),
         (&example_manifest("support-router"), &interface(new)),
     );
-    assert!(d.escalations().all(|c| c.escalation == Some(Escalation::NewImport)));
-    assert!(d.escalations().any(|c| c.item == "imports.wasi:sockets/tcp"));
+    assert!(
+        d.escalations()
+            .all(|c| c.escalation == Some(Escalation::NewImport))
+    );
+    assert!(
+        d.escalations()
+            .any(|c| c.item == "imports.wasi:sockets/tcp")
+    );
 }
