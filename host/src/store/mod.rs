@@ -7,6 +7,7 @@
 //! Capabilities do not call this directly for personal data: they go through
 //! [`crate::consent`] and [`crate::audit`], which call this.
 
+mod lead_cache;
 mod sqlite;
 
 pub use sqlite::{DB_FILE_NAME, SqliteStore};
@@ -78,6 +79,14 @@ pub enum StoreError {
         /// The tenant.
         tenant: String,
         /// What was looked for: `consent 7`, `call 'c-1'`, ...
+        what: String,
+    },
+    /// Occurs when something to create already exists (a tenant, a plugin version).
+    #[error("{what} already exists for tenant '{tenant}'")]
+    Conflict {
+        /// The tenant.
+        tenant: String,
+        /// What exists already: `plugin 'x' version 1.0.0`, ...
         what: String,
     },
     /// Occurs when a value to store is malformed (for example, an expiry before the
@@ -445,6 +454,108 @@ pub struct AuditChain {
     pub head: Option<AuditHead>,
 }
 
+/// An API key as stored: only its hash, never the key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiKeyRecord {
+    /// Lowercase hex SHA-256 of the key.
+    pub key_hash: String,
+    /// The tenant it belongs to; `None` only for a platform admin's key.
+    pub tenant: Option<String>,
+    /// Its role's spelling (`tenant-admin`, `developer`, ...).
+    pub role: String,
+    /// Who or what holds it, for people and approvals.
+    pub label: String,
+    /// Host clock at issue.
+    pub created_at_ms: i64,
+}
+
+/// One uploaded plugin version, exactly as it was checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPluginVersion {
+    /// The tenant.
+    pub tenant: String,
+    /// The plugin's name (the manifest's).
+    pub plugin: String,
+    /// The manifest's version.
+    pub version: String,
+    /// The world's name (`call-flow`, `lead-tagger`).
+    pub world: String,
+    /// The component's bytes.
+    pub component: Vec<u8>,
+    /// The manifest's text, exactly as uploaded.
+    pub manifest: String,
+    /// `sha256:<hex>` of `component`.
+    pub component_digest: String,
+    /// `sha256:<hex>` of `manifest`.
+    pub manifest_digest: String,
+    /// The uploading key's label.
+    pub uploaded_by: String,
+    /// Host clock at upload.
+    pub uploaded_at_ms: i64,
+}
+
+/// What a reviewer did to a plugin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ReleaseEventKind {
+    /// Approved one version's digests.
+    Approve,
+    /// Made one version active.
+    Activate,
+    /// Rolled the active version back.
+    RollBack,
+}
+
+impl ReleaseEventKind {
+    /// The stored spelling.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ReleaseEventKind::Approve => "approve",
+            ReleaseEventKind::Activate => "activate",
+            ReleaseEventKind::RollBack => "roll-back",
+        }
+    }
+}
+
+impl FromStr for ReleaseEventKind {
+    type Err = ParseError;
+
+    fn from_str(s: &str) -> Result<Self, ParseError> {
+        match s {
+            "approve" => Ok(ReleaseEventKind::Approve),
+            "activate" => Ok(ReleaseEventKind::Activate),
+            "roll-back" => Ok(ReleaseEventKind::RollBack),
+            _ => Err(ParseError {
+                kind: "release event",
+                value: s.to_owned(),
+                allowed: "approve, activate, roll-back".to_owned(),
+            }),
+        }
+    }
+}
+
+/// One reviewer decision on a plugin, as stored; replayed in order over the uploads
+/// to rebuild the plugin's release state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReleaseEvent {
+    /// The tenant.
+    pub tenant: String,
+    /// The plugin.
+    pub plugin: String,
+    /// What was done.
+    pub kind: ReleaseEventKind,
+    /// The version it was done to; `None` for a roll-back.
+    pub version: Option<String>,
+    /// The reviewer key's label.
+    pub actor: String,
+    /// For an approval: the component digest approved.
+    pub component_digest: Option<String>,
+    /// For an approval: the manifest digest approved.
+    pub manifest_digest: Option<String>,
+    /// Host clock.
+    pub at_ms: i64,
+}
+
 /// Everything the host persists. Implemented by [`SqliteStore`] now and by a PostgreSQL
 /// backend next; callers hold an `Arc<dyn Store>`.
 ///
@@ -547,4 +658,44 @@ pub trait Store: Send + Sync + 'static {
 
     /// Every tenant with an audit chain (a head or any record), sorted.
     async fn audit_tenants(&self) -> Result<Vec<String>, StoreError>;
+
+    /// Creates the tenant; `Ok(false)` if it existed already (nothing changed).
+    async fn create_tenant(&self, tenant: &str, at_ms: i64) -> Result<bool, StoreError>;
+
+    /// Stores an API key's record (its tenant must exist).
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+
+    /// The key whose SHA-256 is `key_hash`, if issued.
+    async fn api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+
+    /// Whether any platform admin key was issued.
+    async fn has_platform_admin_key(&self) -> Result<bool, StoreError>;
+
+    /// Every lead of the tenant, by lead id.
+    async fn leads(&self, tenant: &str) -> Result<Vec<Lead>, StoreError>;
+
+    /// Stores an uploaded plugin version; [`StoreError::Conflict`] if the tenant's
+    /// plugin has that version already (nothing is changed then).
+    async fn insert_plugin_version(&self, version: &StoredPluginVersion)
+    -> Result<(), StoreError>;
+
+    /// Every uploaded version of the tenant's plugin, in upload order.
+    async fn plugin_versions(
+        &self,
+        tenant: &str,
+        plugin: &str,
+    ) -> Result<Vec<StoredPluginVersion>, StoreError>;
+
+    /// The names of the tenant's plugins that have an uploaded version, sorted.
+    async fn plugin_names(&self, tenant: &str) -> Result<Vec<String>, StoreError>;
+
+    /// Appends a reviewer decision to the plugin's history.
+    async fn append_release_event(&self, event: &ReleaseEvent) -> Result<(), StoreError>;
+
+    /// The plugin's reviewer decisions, oldest first.
+    async fn release_events(
+        &self,
+        tenant: &str,
+        plugin: &str,
+    ) -> Result<Vec<ReleaseEvent>, StoreError>;
 }

@@ -17,8 +17,9 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite};
 
 use super::{
-    AuditChain, AuditFilter, AuditHead, CallRecord, CallStart, Lead, LeadTag, MessageStatus,
-    NewConsent, NewMessage, NewTag, OutboxMessage, Store, StoreError,
+    ApiKeyRecord, AuditChain, AuditFilter, AuditHead, CallRecord, CallStart, Lead, LeadTag,
+    MessageStatus, NewConsent, NewMessage, NewTag, OutboxMessage, ReleaseEvent,
+    StoredPluginVersion, Store, StoreError,
 };
 use crate::audit::{AuditEntry, AuditRecord, GENESIS_HASH};
 use crate::consent::{ConsentRecord, ParseError};
@@ -73,6 +74,8 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// The database file, or `:memory:`.
     path: PathBuf,
+    /// Leads' records and consents, read by every personal-data decision.
+    leads: std::sync::Arc<super::lead_cache::LeadCache>,
 }
 
 impl SqliteStore {
@@ -123,6 +126,7 @@ impl SqliteStore {
             writer,
             reader,
             path,
+            leads: Default::default(),
         })
     }
 
@@ -158,6 +162,7 @@ impl SqliteStore {
             writer: pool.clone(),
             reader: pool,
             path,
+            leads: Default::default(),
         })
     }
 
@@ -413,209 +418,55 @@ impl Store for SqliteStore {
         ensure_tenant_in(&mut conn, tenant, now_ms()).await
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %lead.tenant), err(level = "debug"))]
-    async fn upsert_lead(&self, lead: &Lead) -> Result<(), StoreError> {
-        let action = format!(
-            "writing lead '{}' of tenant '{}'",
-            lead.lead_id, lead.tenant
-        );
-        let preferences = lead
-            .preferences
-            .as_ref()
-            .map(|p| Value::Object(p.clone()).to_string());
-        let now = now_ms();
-        let mut tx = self.begin(&action).await?;
-        ensure_tenant_in(&mut tx, &lead.tenant, now).await?;
-        // The WHERE makes the update a no-op on an erased lead: it is never revived.
-        let done = sqlx::query(
-            "INSERT INTO leads (tenant, lead_id, name, phone, email, location, language, \
-                 preferences, age_status, restricted, created_at_ms, updated_at_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11) \
-             ON CONFLICT (tenant, lead_id) DO UPDATE SET \
-                 name = excluded.name, phone = excluded.phone, email = excluded.email, \
-                 location = excluded.location, language = excluded.language, \
-                 preferences = excluded.preferences, age_status = excluded.age_status, \
-                 restricted = excluded.restricted, updated_at_ms = excluded.updated_at_ms \
-             WHERE leads.erased_at_ms IS NULL",
-        )
-        .bind(&lead.tenant)
-        .bind(&lead.lead_id)
-        .bind(&lead.name)
-        .bind(&lead.phone)
-        .bind(&lead.email)
-        .bind(&lead.location)
-        .bind(&lead.language)
-        .bind(preferences)
-        .bind(lead.age.as_str())
-        .bind(lead.restricted)
-        .bind(now)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| database(action.clone(), e))?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::LeadErased {
-                tenant: lead.tenant.clone(),
-                lead: lead.lead_id.clone(),
-            });
-        }
-        tx.commit().await.map_err(commit_error(action))
-    }
-
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant), err(level = "debug"))]
     async fn lead(&self, tenant: &str, lead_id: &str) -> Result<Option<Lead>, StoreError> {
-        let row = sqlx::query(
-            "SELECT tenant, lead_id, name, phone, email, location, language, preferences, \
-                 age_status, restricted, erased_at_ms, created_at_ms, updated_at_ms \
-             FROM leads WHERE tenant = ?1 AND lead_id = ?2",
-        )
-        .bind(tenant)
-        .bind(lead_id)
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(|e| database(format!("reading lead '{lead_id}' of tenant '{tenant}'"), e))?;
-        row.as_ref().map(lead_from_row).transpose()
+        if let Some(lead) = self.leads.lead(tenant, lead_id) {
+            return Ok(lead);
+        }
+        let ticket = self.leads.ticket();
+        let lead = self.lead_uncached(tenant, lead_id).await?;
+        self.leads.put_lead(tenant, lead_id, ticket, &lead);
+        Ok(lead)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant), err(level = "debug"))]
     async fn erase_lead(&self, tenant: &str, lead_id: &str, at_ms: i64) -> Result<(), StoreError> {
-        let action = format!("erasing lead '{lead_id}' of tenant '{tenant}'");
-        let mut tx = self.begin(&action).await?;
-        let erased = sqlx::query(
-            "UPDATE leads SET name = NULL, phone = NULL, email = NULL, location = NULL, \
-                 language = NULL, preferences = NULL, \
-                 erased_at_ms = COALESCE(erased_at_ms, ?3), updated_at_ms = ?3 \
-             WHERE tenant = ?1 AND lead_id = ?2",
-        )
-        .bind(tenant)
-        .bind(lead_id)
-        .bind(at_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| database(action.clone(), e))?;
-        if erased.rows_affected() == 0 {
-            return Err(StoreError::UnknownLead {
-                tenant: tenant.into(),
-                lead: lead_id.into(),
-            });
-        }
-        sqlx::query("DELETE FROM lead_tags WHERE tenant = ?1 AND lead_id = ?2")
-            .bind(tenant)
-            .bind(lead_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| database(action.clone(), e))?;
-        sqlx::query(
-            "UPDATE message_outbox SET params = NULL, address = NULL, updated_at_ms = ?3, \
-                 status = CASE status WHEN 'queued' THEN 'cancelled' ELSE status END \
-             WHERE tenant = ?1 AND lead_id = ?2",
-        )
-        .bind(tenant)
-        .bind(lead_id)
-        .bind(at_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| database(action.clone(), e))?;
-        tx.commit().await.map_err(commit_error(action))
+        let erased = self.erase_lead_uncached(tenant, lead_id, at_ms).await;
+        self.leads.invalidate(tenant, lead_id);
+        erased
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %consent.tenant, purpose = %consent.purpose), err(level = "debug"))]
+    async fn upsert_lead(&self, lead: &Lead) -> Result<(), StoreError> {
+        let written = self.upsert_lead_uncached(lead).await;
+        self.leads.invalidate(&lead.tenant, &lead.lead_id);
+        written
+    }
+
     async fn grant_consent(&self, consent: &NewConsent) -> Result<ConsentRecord, StoreError> {
-        if let Some(expires) = consent.expires_at_ms
-            && expires <= consent.granted_at_ms
-        {
-            return Err(StoreError::Invalid {
-                what: format!("consent for lead '{}'", consent.lead_id),
-                detail: format!(
-                    "expires at {expires} ms, not after it is granted at {} ms",
-                    consent.granted_at_ms
-                ),
-            });
-        }
-        let action = format!(
-            "recording consent for {} of lead '{}' of tenant '{}'",
-            consent.purpose, consent.lead_id, consent.tenant
-        );
-        let mut tx = self.begin(&action).await?;
-        require_live_lead(&mut tx, &consent.tenant, &consent.lead_id).await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO consents (tenant, lead_id, purpose, channel, granted_at_ms, \
-                 expires_at_ms, source, evidence, parental) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
-        )
-        .bind(&consent.tenant)
-        .bind(&consent.lead_id)
-        .bind(consent.purpose.as_str())
-        .bind(consent.channel.map(|c| c.as_str()))
-        .bind(consent.granted_at_ms)
-        .bind(consent.expires_at_ms)
-        .bind(&consent.source)
-        .bind(&consent.evidence)
-        .bind(consent.parental)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(|e| database(action.clone(), e))?;
-        tx.commit().await.map_err(commit_error(action))?;
-        Ok(ConsentRecord {
-            id,
-            tenant: consent.tenant.clone(),
-            lead: consent.lead_id.clone(),
-            purpose: consent.purpose,
-            channel: consent.channel,
-            granted_at_ms: consent.granted_at_ms,
-            expires_at_ms: consent.expires_at_ms,
-            withdrawn_at_ms: None,
-            source: consent.source.clone(),
-            evidence: consent.evidence.clone(),
-            parental: consent.parental,
-        })
+        let granted = self.grant_consent_uncached(consent).await;
+        self.leads.invalidate(&consent.tenant, &consent.lead_id);
+        granted
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant, consent_id = consent_id), err(level = "debug"))]
     async fn withdraw_consent(
         &self,
         tenant: &str,
         consent_id: i64,
         at_ms: i64,
     ) -> Result<ConsentRecord, StoreError> {
-        let action = format!("withdrawing consent {consent_id} of tenant '{tenant}'");
-        let mut tx = self.begin(&action).await?;
-        sqlx::query(
-            "UPDATE consents SET withdrawn_at_ms = COALESCE(withdrawn_at_ms, ?3) \
-             WHERE tenant = ?1 AND id = ?2",
-        )
-        .bind(tenant)
-        .bind(consent_id)
-        .bind(at_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| database(action.clone(), e))?;
-        let record = consent_by_id(&mut tx, tenant, consent_id).await?;
-        tx.commit().await.map_err(commit_error(action))?;
-        Ok(record)
+        let withdrawn = self.withdraw_consent_uncached(tenant, consent_id, at_ms).await?;
+        self.leads.invalidate(tenant, &withdrawn.lead);
+        Ok(withdrawn)
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant), err(level = "debug"))]
-    async fn consents(
-        &self,
-        tenant: &str,
-        lead_id: &str,
-    ) -> Result<Vec<ConsentRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, tenant, lead_id, purpose, channel, granted_at_ms, expires_at_ms, \
-                 withdrawn_at_ms, source, evidence, parental \
-             FROM consents WHERE tenant = ?1 AND lead_id = ?2 ORDER BY id",
-        )
-        .bind(tenant)
-        .bind(lead_id)
-        .fetch_all(&self.reader)
-        .await
-        .map_err(|e| {
-            database(
-                format!("reading consents of lead '{lead_id}' of tenant '{tenant}'"),
-                e,
-            )
-        })?;
-        rows.iter().map(consent_from_row).collect()
+    async fn consents(&self, tenant: &str, lead_id: &str) -> Result<Vec<ConsentRecord>, StoreError> {
+        if let Some(consents) = self.leads.consents(tenant, lead_id) {
+            return Ok(consents);
+        }
+        let ticket = self.leads.ticket();
+        let consents = self.consents_uncached(tenant, lead_id).await?;
+        self.leads.put_consents(tenant, lead_id, ticket, &consents);
+        Ok(consents)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tag.tenant, call_id = %tag.call_id), err(level = "debug"))]
@@ -1050,7 +901,444 @@ impl Store for SqliteStore {
         .await
         .map_err(|e| database("listing audit tenants", e))
     }
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant), err(level = "debug"))]
+    async fn create_tenant(&self, tenant: &str, at_ms: i64) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO tenants (id, created_at_ms) VALUES (?1, ?2) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(tenant)
+        .bind(at_ms)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| database(format!("creating tenant '{tenant}'"), e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(role = %key.role), err(level = "debug"))]
+    async fn insert_api_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO api_keys (key_hash, tenant, role, label, created_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(&key.key_hash)
+        .bind(&key.tenant)
+        .bind(&key.role)
+        .bind(&key.label)
+        .bind(key.created_at_ms)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| database(format!("storing a {} key", key.role), e))?;
+        Ok(())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn api_key(&self, key_hash: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT key_hash, tenant, role, label, created_at_ms FROM api_keys WHERE key_hash = ?1",
+        )
+        .bind(key_hash)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(|e| database("looking up an API key", e))?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(ApiKeyRecord {
+            key_hash: get(&row, "api_keys", "key_hash")?,
+            tenant: get(&row, "api_keys", "tenant")?,
+            role: get(&row, "api_keys", "role")?,
+            label: get(&row, "api_keys", "label")?,
+            created_at_ms: get(&row, "api_keys", "created_at_ms")?,
+        }))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn has_platform_admin_key(&self) -> Result<bool, StoreError> {
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api_keys WHERE role = 'platform-admin')")
+            .fetch_one(&self.reader)
+            .await
+            .map_err(|e| database("looking for a platform admin key", e))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant), err(level = "debug"))]
+    async fn leads(&self, tenant: &str) -> Result<Vec<Lead>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT tenant, lead_id, name, phone, email, location, language, preferences, \
+                 age_status, restricted, erased_at_ms, created_at_ms, updated_at_ms \
+             FROM leads WHERE tenant = ?1 ORDER BY lead_id",
+        )
+        .bind(tenant)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(|e| database(format!("listing the leads of tenant '{tenant}'"), e))?;
+        rows.iter().map(lead_from_row).collect()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %version.tenant, plugin = %version.plugin), err(level = "debug"))]
+    async fn insert_plugin_version(
+        &self,
+        version: &StoredPluginVersion,
+    ) -> Result<(), StoreError> {
+        let action = format!(
+            "storing plugin '{}' version {} of tenant '{}'",
+            version.plugin, version.version, version.tenant
+        );
+        let mut tx = self.begin(&action).await?;
+        ensure_tenant_in(&mut tx, &version.tenant, now_ms()).await?;
+        let done = sqlx::query(
+            "INSERT INTO plugin_versions (tenant, plugin, version, world, component, manifest, \
+                 component_digest, manifest_digest, uploaded_by, uploaded_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+             ON CONFLICT (tenant, plugin, version) DO NOTHING",
+        )
+        .bind(&version.tenant)
+        .bind(&version.plugin)
+        .bind(&version.version)
+        .bind(&version.world)
+        .bind(&version.component)
+        .bind(&version.manifest)
+        .bind(&version.component_digest)
+        .bind(&version.manifest_digest)
+        .bind(&version.uploaded_by)
+        .bind(version.uploaded_at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| database(action.clone(), e))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::Conflict {
+                tenant: version.tenant.clone(),
+                what: format!("plugin '{}' version {}", version.plugin, version.version),
+            });
+        }
+        tx.commit().await.map_err(commit_error(action))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant, plugin = %plugin), err(level = "debug"))]
+    async fn plugin_versions(
+        &self,
+        tenant: &str,
+        plugin: &str,
+    ) -> Result<Vec<StoredPluginVersion>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT tenant, plugin, version, world, component, manifest, component_digest, \
+                 manifest_digest, uploaded_by, uploaded_at_ms \
+             FROM plugin_versions WHERE tenant = ?1 AND plugin = ?2 ORDER BY id",
+        )
+        .bind(tenant)
+        .bind(plugin)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(|e| {
+            database(
+                format!("reading plugin '{plugin}' of tenant '{tenant}'"),
+                e,
+            )
+        })?;
+        let table = "plugin_versions";
+        rows.iter()
+            .map(|row| {
+                Ok(StoredPluginVersion {
+                    tenant: get(row, table, "tenant")?,
+                    plugin: get(row, table, "plugin")?,
+                    version: get(row, table, "version")?,
+                    world: get(row, table, "world")?,
+                    component: get(row, table, "component")?,
+                    manifest: get(row, table, "manifest")?,
+                    component_digest: get(row, table, "component_digest")?,
+                    manifest_digest: get(row, table, "manifest_digest")?,
+                    uploaded_by: get(row, table, "uploaded_by")?,
+                    uploaded_at_ms: get(row, table, "uploaded_at_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant), err(level = "debug"))]
+    async fn plugin_names(&self, tenant: &str) -> Result<Vec<String>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT DISTINCT plugin FROM plugin_versions WHERE tenant = ?1 ORDER BY plugin",
+        )
+        .bind(tenant)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(|e| database(format!("listing the plugins of tenant '{tenant}'"), e))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %event.tenant, plugin = %event.plugin), err(level = "debug"))]
+    async fn append_release_event(&self, event: &ReleaseEvent) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO plugin_release_events (tenant, plugin, kind, version, actor, \
+                 component_digest, manifest_digest, at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .bind(&event.tenant)
+        .bind(&event.plugin)
+        .bind(event.kind.as_str())
+        .bind(&event.version)
+        .bind(&event.actor)
+        .bind(&event.component_digest)
+        .bind(&event.manifest_digest)
+        .bind(event.at_ms)
+        .execute(&self.writer)
+        .await
+        .map_err(|e| {
+            database(
+                format!(
+                    "recording {} of plugin '{}' of tenant '{}'",
+                    event.kind.as_str(),
+                    event.plugin,
+                    event.tenant
+                ),
+                e,
+            )
+        })?;
+        Ok(())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant, plugin = %plugin), err(level = "debug"))]
+    async fn release_events(
+        &self,
+        tenant: &str,
+        plugin: &str,
+    ) -> Result<Vec<ReleaseEvent>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, tenant, plugin, kind, version, actor, component_digest, manifest_digest, \
+                 at_ms FROM plugin_release_events WHERE tenant = ?1 AND plugin = ?2 ORDER BY id",
+        )
+        .bind(tenant)
+        .bind(plugin)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(|e| {
+            database(
+                format!("reading the releases of plugin '{plugin}' of tenant '{tenant}'"),
+                e,
+            )
+        })?;
+        let table = "plugin_release_events";
+        rows.iter()
+            .map(|row| {
+                let id: i64 = get(row, table, "id")?;
+                Ok(ReleaseEvent {
+                    tenant: get(row, table, "tenant")?,
+                    plugin: get(row, table, "plugin")?,
+                    kind: parse(table, "kind", || format!("event {id}"), get(row, table, "kind")?)?,
+                    version: get(row, table, "version")?,
+                    actor: get(row, table, "actor")?,
+                    component_digest: get(row, table, "component_digest")?,
+                    manifest_digest: get(row, table, "manifest_digest")?,
+                    at_ms: get(row, table, "at_ms")?,
+                })
+            })
+            .collect()
+    }
 }
+
+/// The database reads and writes behind the lead cache; `Store` wraps them.
+impl SqliteStore {
+    async fn lead_uncached(&self, tenant: &str, lead_id: &str) -> Result<Option<Lead>, StoreError> {
+        let row = sqlx::query(
+            "SELECT tenant, lead_id, name, phone, email, location, language, preferences, \
+                 age_status, restricted, erased_at_ms, created_at_ms, updated_at_ms \
+             FROM leads WHERE tenant = ?1 AND lead_id = ?2",
+        )
+        .bind(tenant)
+        .bind(lead_id)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(|e| database(format!("reading lead '{lead_id}' of tenant '{tenant}'"), e))?;
+        row.as_ref().map(lead_from_row).transpose()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %lead.tenant), err(level = "debug"))]
+    async fn upsert_lead_uncached(&self, lead: &Lead) -> Result<(), StoreError> {
+        let action = format!(
+            "writing lead '{}' of tenant '{}'",
+            lead.lead_id, lead.tenant
+        );
+        let preferences = lead
+            .preferences
+            .as_ref()
+            .map(|p| Value::Object(p.clone()).to_string());
+        let now = now_ms();
+        let mut tx = self.begin(&action).await?;
+        ensure_tenant_in(&mut tx, &lead.tenant, now).await?;
+        // The WHERE makes the update a no-op on an erased lead: it is never revived.
+        let done = sqlx::query(
+            "INSERT INTO leads (tenant, lead_id, name, phone, email, location, language, \
+                 preferences, age_status, restricted, created_at_ms, updated_at_ms) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11) \
+             ON CONFLICT (tenant, lead_id) DO UPDATE SET \
+                 name = excluded.name, phone = excluded.phone, email = excluded.email, \
+                 location = excluded.location, language = excluded.language, \
+                 preferences = excluded.preferences, age_status = excluded.age_status, \
+                 restricted = excluded.restricted, updated_at_ms = excluded.updated_at_ms \
+             WHERE leads.erased_at_ms IS NULL",
+        )
+        .bind(&lead.tenant)
+        .bind(&lead.lead_id)
+        .bind(&lead.name)
+        .bind(&lead.phone)
+        .bind(&lead.email)
+        .bind(&lead.location)
+        .bind(&lead.language)
+        .bind(preferences)
+        .bind(lead.age.as_str())
+        .bind(lead.restricted)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| database(action.clone(), e))?;
+        if done.rows_affected() == 0 {
+            return Err(StoreError::LeadErased {
+                tenant: lead.tenant.clone(),
+                lead: lead.lead_id.clone(),
+            });
+        }
+        tx.commit().await.map_err(commit_error(action))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant), err(level = "debug"))]
+    async fn erase_lead_uncached(&self, tenant: &str, lead_id: &str, at_ms: i64) -> Result<(), StoreError> {
+        let action = format!("erasing lead '{lead_id}' of tenant '{tenant}'");
+        let mut tx = self.begin(&action).await?;
+        let erased = sqlx::query(
+            "UPDATE leads SET name = NULL, phone = NULL, email = NULL, location = NULL, \
+                 language = NULL, preferences = NULL, \
+                 erased_at_ms = COALESCE(erased_at_ms, ?3), updated_at_ms = ?3 \
+             WHERE tenant = ?1 AND lead_id = ?2",
+        )
+        .bind(tenant)
+        .bind(lead_id)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| database(action.clone(), e))?;
+        if erased.rows_affected() == 0 {
+            return Err(StoreError::UnknownLead {
+                tenant: tenant.into(),
+                lead: lead_id.into(),
+            });
+        }
+        sqlx::query("DELETE FROM lead_tags WHERE tenant = ?1 AND lead_id = ?2")
+            .bind(tenant)
+            .bind(lead_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| database(action.clone(), e))?;
+        sqlx::query(
+            "UPDATE message_outbox SET params = NULL, address = NULL, updated_at_ms = ?3, \
+                 status = CASE status WHEN 'queued' THEN 'cancelled' ELSE status END \
+             WHERE tenant = ?1 AND lead_id = ?2",
+        )
+        .bind(tenant)
+        .bind(lead_id)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| database(action.clone(), e))?;
+        tx.commit().await.map_err(commit_error(action))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %consent.tenant, purpose = %consent.purpose), err(level = "debug"))]
+    async fn grant_consent_uncached(&self, consent: &NewConsent) -> Result<ConsentRecord, StoreError> {
+        if let Some(expires) = consent.expires_at_ms
+            && expires <= consent.granted_at_ms
+        {
+            return Err(StoreError::Invalid {
+                what: format!("consent for lead '{}'", consent.lead_id),
+                detail: format!(
+                    "expires at {expires} ms, not after it is granted at {} ms",
+                    consent.granted_at_ms
+                ),
+            });
+        }
+        let action = format!(
+            "recording consent for {} of lead '{}' of tenant '{}'",
+            consent.purpose, consent.lead_id, consent.tenant
+        );
+        let mut tx = self.begin(&action).await?;
+        require_live_lead(&mut tx, &consent.tenant, &consent.lead_id).await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO consents (tenant, lead_id, purpose, channel, granted_at_ms, \
+                 expires_at_ms, source, evidence, parental) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
+        )
+        .bind(&consent.tenant)
+        .bind(&consent.lead_id)
+        .bind(consent.purpose.as_str())
+        .bind(consent.channel.map(|c| c.as_str()))
+        .bind(consent.granted_at_ms)
+        .bind(consent.expires_at_ms)
+        .bind(&consent.source)
+        .bind(&consent.evidence)
+        .bind(consent.parental)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| database(action.clone(), e))?;
+        tx.commit().await.map_err(commit_error(action))?;
+        Ok(ConsentRecord {
+            id,
+            tenant: consent.tenant.clone(),
+            lead: consent.lead_id.clone(),
+            purpose: consent.purpose,
+            channel: consent.channel,
+            granted_at_ms: consent.granted_at_ms,
+            expires_at_ms: consent.expires_at_ms,
+            withdrawn_at_ms: None,
+            source: consent.source.clone(),
+            evidence: consent.evidence.clone(),
+            parental: consent.parental,
+        })
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant, consent_id = consent_id), err(level = "debug"))]
+    async fn withdraw_consent_uncached(
+        &self,
+        tenant: &str,
+        consent_id: i64,
+        at_ms: i64,
+    ) -> Result<ConsentRecord, StoreError> {
+        let action = format!("withdrawing consent {consent_id} of tenant '{tenant}'");
+        let mut tx = self.begin(&action).await?;
+        sqlx::query(
+            "UPDATE consents SET withdrawn_at_ms = COALESCE(withdrawn_at_ms, ?3) \
+             WHERE tenant = ?1 AND id = ?2",
+        )
+        .bind(tenant)
+        .bind(consent_id)
+        .bind(at_ms)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| database(action.clone(), e))?;
+        let record = consent_by_id(&mut tx, tenant, consent_id).await?;
+        tx.commit().await.map_err(commit_error(action))?;
+        Ok(record)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant), err(level = "debug"))]
+    async fn consents_uncached(
+        &self,
+        tenant: &str,
+        lead_id: &str,
+    ) -> Result<Vec<ConsentRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, tenant, lead_id, purpose, channel, granted_at_ms, expires_at_ms, \
+                 withdrawn_at_ms, source, evidence, parental \
+             FROM consents WHERE tenant = ?1 AND lead_id = ?2 ORDER BY id",
+        )
+        .bind(tenant)
+        .bind(lead_id)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(|e| {
+            database(
+                format!("reading consents of lead '{lead_id}' of tenant '{tenant}'"),
+                e,
+            )
+        })?;
+        rows.iter().map(consent_from_row).collect()
+    }
+}
+
 
 #[cfg(test)]
 mod tests {
@@ -1456,5 +1744,81 @@ mod tests {
             err.to_string(),
             "stored leads.age_status of tenant 'acme' lead 'l-1' holds \"teen\": unknown age status 'teen': expected one of adult, minor, unknown"
         );
+    }
+
+    #[tokio::test]
+    async fn api_keys_plugin_versions_and_release_events_round_trip() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        assert!(store.create_tenant("acme", 1).await.unwrap());
+        assert!(!store.create_tenant("acme", 2).await.unwrap(), "a second create changes nothing");
+        assert!(!store.has_platform_admin_key().await.unwrap());
+        let key = ApiKeyRecord {
+            key_hash: "ab".repeat(32),
+            tenant: None,
+            role: "platform-admin".into(),
+            label: "ops".into(),
+            created_at_ms: 3,
+        };
+        store.insert_api_key(&key).await.unwrap();
+        assert!(store.has_platform_admin_key().await.unwrap());
+        assert_eq!(store.api_key(&key.key_hash).await.unwrap(), Some(key.clone()));
+        // A tenant key without a tenant is refused by the schema.
+        let orphan = ApiKeyRecord {
+            key_hash: "cd".repeat(32),
+            role: "developer".into(),
+            ..key
+        };
+        assert!(store.insert_api_key(&orphan).await.is_err());
+
+        let version = StoredPluginVersion {
+            tenant: "acme".into(),
+            plugin: "greeter".into(),
+            version: "1.0.0".into(),
+            world: "call-flow".into(),
+            component: vec![0, 97, 115, 109],
+            manifest: "name = \"greeter\"".into(),
+            component_digest: "sha256:c".into(),
+            manifest_digest: "sha256:m".into(),
+            uploaded_by: "dev".into(),
+            uploaded_at_ms: 4,
+        };
+        store.insert_plugin_version(&version).await.unwrap();
+        let again = StoredPluginVersion {
+            component: vec![1],
+            ..version.clone()
+        };
+        let err = store.insert_plugin_version(&again).await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "plugin 'greeter' version 1.0.0 already exists for tenant 'acme'"
+        );
+        assert_eq!(store.plugin_versions("acme", "greeter").await.unwrap(), [version]);
+        assert!(store.plugin_versions("other", "greeter").await.unwrap().is_empty());
+        assert_eq!(store.plugin_names("acme").await.unwrap(), ["greeter"]);
+
+        let approve = ReleaseEvent {
+            tenant: "acme".into(),
+            plugin: "greeter".into(),
+            kind: super::super::ReleaseEventKind::Approve,
+            version: Some("1.0.0".into()),
+            actor: "rita".into(),
+            component_digest: Some("sha256:c".into()),
+            manifest_digest: Some("sha256:m".into()),
+            at_ms: 5,
+        };
+        let roll_back = ReleaseEvent {
+            kind: super::super::ReleaseEventKind::RollBack,
+            version: None,
+            component_digest: None,
+            manifest_digest: None,
+            ..approve.clone()
+        };
+        store.append_release_event(&approve).await.unwrap();
+        store.append_release_event(&roll_back).await.unwrap();
+        assert_eq!(
+            store.release_events("acme", "greeter").await.unwrap(),
+            [approve, roll_back]
+        );
+        assert!(store.release_events("other", "greeter").await.unwrap().is_empty());
     }
 }

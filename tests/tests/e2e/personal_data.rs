@@ -372,3 +372,44 @@ async fn the_lead_tagger_reads_the_finished_calls_transcript_through_the_gate() 
     let resources: Vec<_> = world.audit().await.into_iter().map(|r| r.resource).collect();
     assert_eq!(resources, ["transcript", "name", "tag:transcript-3", "tag:name-read"]);
 }
+
+/// Runtime enforcement of the manifest: whatever the component imports, a
+/// field its manifest does not declare is denied `not-declared` and audited.
+#[tokio::test]
+async fn the_manifest_decides_what_is_declared_whatever_the_component_imports() {
+    let manifest = cally_host::manifest::Manifest::parse(
+        r#"
+name = "reads-data"
+version = "1.0.0"
+world = "call-flow"
+description = "A probe that echoes what it reads, for tests."
+purpose = "call-handling"
+
+[[reads]]
+field = "name"
+reason = "Greets the caller by name in the probe's answers."
+"#,
+        "reads-data/cally.toml",
+    )
+    .unwrap();
+    let world = World::new().await;
+    world.consent(Purpose::CallHandling, None).await;
+    let cache = cache();
+    let mut probe = Probe::start(
+        &world,
+        &cache,
+        "call-manifest",
+        manifest.purpose,
+        Declared::from_manifest(&manifest),
+    )
+    .await;
+    assert_eq!(probe.ask("many name phone").await, ["name=Ada Lovelace", "phone!not-declared"]);
+    let records = world.audit().await;
+    assert_eq!(
+        records
+            .iter()
+            .map(|r| (r.resource.as_str(), r.decision.as_str()))
+            .collect::<Vec<_>>(),
+        [("name", "allowed"), ("phone", "denied")]
+    );
+}
