@@ -57,7 +57,10 @@ async fn run() {
 }
 
 fn decision_cost() {
-    let consents = vec![consent_record(1, Purpose::Marketing), consent_record(2, Purpose::CallHandling)];
+    let consents = vec![
+        consent_record(1, Purpose::Marketing),
+        consent_record(2, Purpose::CallHandling),
+    ];
     let lead = LeadState {
         age: AgeStatus::Adult,
         restricted: false,
@@ -74,7 +77,11 @@ fn decision_cost() {
     for round in 0..200 {
         let begin = Instant::now();
         for _ in 0..BATCH {
-            black_box(consent::decide(black_box(&request), black_box(&lead), black_box(&consents)));
+            black_box(consent::decide(
+                black_box(&request),
+                black_box(&lead),
+                black_box(&consents),
+            ));
         }
         if round >= 20 {
             per_decision.push(begin.elapsed() / BATCH);
@@ -135,7 +142,13 @@ async fn services(dir: &std::path::Path) -> Arc<DataServices> {
     })
 }
 
-fn gate(services: &Arc<DataServices>, call_id: &str, name: &str, digest: &str, declared: Declared) -> DataGate {
+fn gate(
+    services: &Arc<DataServices>,
+    call_id: &str,
+    name: &str,
+    digest: &str,
+    declared: Declared,
+) -> DataGate {
     let scope = CallScope::new(
         services,
         TENANT,
@@ -198,13 +211,19 @@ async fn plugin_reads(services: &Arc<DataServices>) {
     let sandbox = Sandbox::new(SandboxConfig::default()).expect("sandbox");
     let cache = Arc::new(ComponentCache::new(sandbox.clone(), None));
     let example = cally_host::examples::find("appointment-reminder").expect("bundled example");
-    let manifest = Manifest::parse(example.manifest, "appointment-reminder/cally.toml").expect("manifest");
+    let manifest =
+        Manifest::parse(example.manifest, "appointment-reminder/cally.toml").expect("manifest");
     let plugin = cache.load(example.component).expect("component");
     const CALLS: usize = 64;
     let deadline = Instant::now() + RUN;
     let mut tasks = Vec::new();
     for worker in 0..CALLS {
-        let (sandbox, plugin, services, manifest) = (sandbox.clone(), plugin.clone(), services.clone(), manifest.clone());
+        let (sandbox, plugin, services, manifest) = (
+            sandbox.clone(),
+            plugin.clone(),
+            services.clone(),
+            manifest.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut number = 0;
@@ -220,7 +239,9 @@ async fn plugin_reads(services: &Arc<DataServices>) {
                     Declared::from_manifest(&manifest),
                 ));
                 let begin = Instant::now();
-                let mut call = FlowInstance::start(sandbox.clone(), &plugin, options).await.unwrap();
+                let mut call = FlowInstance::start(sandbox.clone(), &plugin, options)
+                    .await
+                    .unwrap();
                 let outcome = call
                     .handle(&CallEvent::Started(CallStarted {
                         call_id,

@@ -21,9 +21,12 @@
 //! - [`protocol`]: call events and actions as JSON, and the checks on plugin output.
 //! - [`simulate`]: the local runner behind `cally simulate`.
 //! - [`examples`]: the example plugins bundled into the binary.
+//! - [`api`]: the HTTP API behind `cally serve`: keys and roles, plugins, calls,
+//!   leads and consents, audit.
 //! - [`cli`]: the `cally` subcommands (the binary's edge).
 //! - [`bindings`]: the generated WIT bindings.
 
+pub mod api;
 pub mod audit;
 pub mod bindings;
 pub mod capabilities;

@@ -113,16 +113,20 @@ impl CallEvent {
                 }
                 Ok(())
             }
-            CallEvent::Speech { confidence, .. } if !(0.0..=1.0).contains(confidence) => Err(
-                InvalidEvent(format!("speech: confidence is {confidence}, but it must be between 0.0 and 1.0")),
-            ),
-            CallEvent::Digits { digits } => match digits.chars().find(|c| !matches!(c, '0'..='9' | '*' | '#')) {
-                Some(bad) => Err(InvalidEvent(format!(
-                    "digits: {bad:?} is not a keypad key (allowed: 0-9, * and #)"
-                ))),
-                None if digits.is_empty() => Err(InvalidEvent("digits: no keys given".into())),
-                None => Ok(()),
-            },
+            CallEvent::Speech { confidence, .. } if !(0.0..=1.0).contains(confidence) => {
+                Err(InvalidEvent(format!(
+                    "speech: confidence is {confidence}, but it must be between 0.0 and 1.0"
+                )))
+            }
+            CallEvent::Digits { digits } => {
+                match digits.chars().find(|c| !matches!(c, '0'..='9' | '*' | '#')) {
+                    Some(bad) => Err(InvalidEvent(format!(
+                        "digits: {bad:?} is not a keypad key (allowed: 0-9, * and #)"
+                    ))),
+                    None if digits.is_empty() => Err(InvalidEvent("digits: no keys given".into())),
+                    None => Ok(()),
+                }
+            }
             _ => Ok(()),
         }
     }
@@ -407,9 +411,9 @@ fn check_identifier(
 ) -> Result<(), InvalidOutput> {
     let valid = !value.is_empty()
         && value.len() <= MAX_IDENTIFIER
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'));
+        && value.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.')
+        });
     if valid {
         Ok(())
     } else {
@@ -528,7 +532,9 @@ mod tests {
 
     #[test]
     fn bad_digits_and_confidence_are_named() {
-        let digits = CallEvent::Digits { digits: "12a".into() };
+        let digits = CallEvent::Digits {
+            digits: "12a".into(),
+        };
         assert_eq!(
             digits.validate().unwrap_err().to_string(),
             "invalid call event: digits: 'a' is not a keypad key (allowed: 0-9, * and #)"
@@ -538,7 +544,13 @@ mod tests {
             confidence: 1.5,
             is_final: true,
         };
-        assert!(speech.validate().unwrap_err().to_string().contains("confidence is 1.5"));
+        assert!(
+            speech
+                .validate()
+                .unwrap_err()
+                .to_string()
+                .contains("confidence is 1.5")
+        );
     }
 
     #[test]
@@ -554,7 +566,10 @@ mod tests {
     fn long_speech_is_invalid() {
         let actions = vec![Action::say("x".repeat(101))];
         let err = validate_actions(&actions, 4, 100).unwrap_err();
-        assert_eq!(err.to_string(), "say.text is 101 bytes long, but the limit is 100 bytes");
+        assert_eq!(
+            err.to_string(),
+            "say.text is 101 bytes long, but the limit is 100 bytes"
+        );
     }
 
     #[test]
@@ -563,7 +578,11 @@ mod tests {
             target: "+15551234567".into(),
         }];
         let err = validate_actions(&actions, 4, 100).unwrap_err();
-        assert!(err.to_string().starts_with("transfer.target is \"+15551234567\""), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("transfer.target is \"+15551234567\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -13,7 +13,9 @@ use crate::consent::{Channel, Purpose};
 use crate::manifest::Manifest;
 use crate::protocol::{CallEvent, CallSummary};
 use crate::sandbox::Sandbox;
-use crate::session::{CallOptions, EventOutcome, FlowInstance, PluginFailure, TagOutcome, TaggerRun};
+use crate::session::{
+    CallOptions, EventOutcome, FlowInstance, PluginFailure, TagOutcome, TaggerRun,
+};
 use crate::store::{AuditFilter, Lead, NewConsent, SqliteStore, Store};
 
 /// Occurs when a simulation cannot run.
@@ -53,7 +55,11 @@ impl CallScript {
         let script: CallScript =
             serde_json::from_str(text).map_err(|e| bad(format!("not a valid call script: {e}")))?;
         match script.events.first() {
-            None => return Err(bad("the script has no events; the first must be `started`".into())),
+            None => {
+                return Err(bad(
+                    "the script has no events; the first must be `started`".into()
+                ));
+            }
             Some(CallEvent::Started(_)) => {}
             Some(other) => {
                 return Err(bad(format!(
@@ -64,12 +70,16 @@ impl CallScript {
         }
         for (index, event) in script.events.iter().enumerate() {
             let number = index + 1;
-            event.validate().map_err(|e| bad(format!("event {number}: {e}")))?;
+            event
+                .validate()
+                .map_err(|e| bad(format!("event {number}: {e}")))?;
             if index > 0 && matches!(event, CallEvent::Started(_)) {
                 return Err(bad(format!("event {number}: a call can only start once")));
             }
             if matches!(event, CallEvent::Ended { .. }) && number != script.events.len() {
-                return Err(bad(format!("event {number}: `ended` must be the last event")));
+                return Err(bad(format!(
+                    "event {number}: `ended` must be the last event"
+                )));
             }
         }
         Ok(script)
@@ -107,8 +117,11 @@ pub fn parse_summary(text: &str, source_name: &str) -> Result<SummaryInput, Simu
     };
     let mut value: serde_json::Value =
         serde_json::from_str(text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
-    let turns = value.as_object_mut().and_then(|object| object.remove("transcript"));
-    let summary = serde_json::from_value(value).map_err(|e| bad(format!("not a valid call summary: {e}")))?;
+    let turns = value
+        .as_object_mut()
+        .and_then(|object| object.remove("transcript"));
+    let summary =
+        serde_json::from_value(value).map_err(|e| bad(format!("not a valid call summary: {e}")))?;
     let transcript = match turns {
         None => Vec::new(),
         Some(turns) => serde_json::from_value::<Vec<TurnInput>>(turns)
@@ -120,7 +133,10 @@ pub fn parse_summary(text: &str, source_name: &str) -> Result<SummaryInput, Simu
             })
             .collect(),
     };
-    Ok(SummaryInput { summary, transcript })
+    Ok(SummaryInput {
+        summary,
+        transcript,
+    })
 }
 
 /// The tenant simulated calls belong to.
@@ -175,9 +191,11 @@ impl LeadFixture {
     fn lead(&self, source_name: &str) -> Result<Lead, SimulateError> {
         let mut record = self.lead.clone();
         record.insert("tenant".into(), SIMULATION_TENANT.into());
-        serde_json::from_value(serde_json::Value::Object(record)).map_err(|e| SimulateError::BadInput {
-            source_name: source_name.to_owned(),
-            message: format!("lead: {e}"),
+        serde_json::from_value(serde_json::Value::Object(record)).map_err(|e| {
+            SimulateError::BadInput {
+                source_name: source_name.to_owned(),
+                message: format!("lead: {e}"),
+            }
         })
     }
 }
@@ -206,9 +224,14 @@ impl SimulationData {
             Some(_) => None,
             None => Some(tempfile::tempdir().map_err(|e| data(&e))?),
         };
-        let dir = data_dir.or(temporary.as_ref().map(|t| t.path())).expect("a directory");
+        let dir = data_dir
+            .or(temporary.as_ref().map(|t| t.path()))
+            .expect("a directory");
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir).await.map_err(|e| data(&e))?);
-        store.ensure_tenant(SIMULATION_TENANT).await.map_err(|e| data(&e))?;
+        store
+            .ensure_tenant(SIMULATION_TENANT)
+            .await
+            .map_err(|e| data(&e))?;
         store.upsert_lead(&lead).await.map_err(|e| data(&e))?;
         for consent in &fixture.consents {
             let granted = store
@@ -246,9 +269,19 @@ impl SimulationData {
     }
 
     /// The data gate of call `call_id` for `plugin`, declared by `manifest`.
-    pub fn gate(&self, call_id: &str, plugin: &CompiledPlugin, manifest: Option<&Manifest>) -> DataGate {
+    pub fn gate(
+        &self,
+        call_id: &str,
+        plugin: &CompiledPlugin,
+        manifest: Option<&Manifest>,
+    ) -> DataGate {
         let (name, version, purpose, declared) = match manifest {
-            Some(m) => (m.name.clone(), m.version.to_string(), m.purpose, Declared::from_manifest(m)),
+            Some(m) => (
+                m.name.clone(),
+                m.version.to_string(),
+                m.purpose,
+                Declared::from_manifest(m),
+            ),
             None => (
                 "unnamed-plugin".to_owned(),
                 "0.0.0".to_owned(),
@@ -381,7 +414,8 @@ mod tests {
 
     #[test]
     fn a_script_must_start_with_started() {
-        let err = CallScript::parse(r#"{"events": [{"type": "interrupted"}]}"#, "call.json").unwrap_err();
+        let err =
+            CallScript::parse(r#"{"events": [{"type": "interrupted"}]}"#, "call.json").unwrap_err();
         assert_eq!(
             err.to_string(),
             "call.json: event 1 is `interrupted`, but a call must begin with `started`"
@@ -395,7 +429,11 @@ mod tests {
             {"type": "digits", "digits": "9x"}
         ]}"#;
         let err = CallScript::parse(text, "call.json").unwrap_err();
-        assert!(err.to_string().starts_with("call.json: event 2: invalid call event: digits"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("call.json: event 2: invalid call event: digits"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -406,7 +444,10 @@ mod tests {
             {"type": "interrupted"}
         ]}"#;
         let err = CallScript::parse(text, "s").unwrap_err();
-        assert_eq!(err.to_string(), "s: event 2: `ended` must be the last event");
+        assert_eq!(
+            err.to_string(),
+            "s: event 2: `ended` must be the last event"
+        );
     }
 
     #[test]

@@ -60,7 +60,10 @@ pub async fn perform(gate: Option<&DataGate>, actions: Vec<Action>) -> Performed
             .iter()
             .map(|(index, _)| format!("{} dropped: this call has no lead", actions[*index].kind()))
             .collect();
-        let actions = actions.into_iter().filter(|a| data_resource(a).is_none()).collect();
+        let actions = actions
+            .into_iter()
+            .filter(|a| data_resource(a).is_none())
+            .collect();
         return Performed {
             actions,
             uses: Vec::new(),

@@ -46,7 +46,10 @@ impl Declared {
 
     /// Declares exactly `resources`, and the tags in `tags` (a `Resource::Tag`
     /// use is declared only for those).
-    pub fn new(resources: impl IntoIterator<Item = Resource>, tags: impl IntoIterator<Item = String>) -> Self {
+    pub fn new(
+        resources: impl IntoIterator<Item = Resource>,
+        tags: impl IntoIterator<Item = String>,
+    ) -> Self {
         Self {
             resources: resources.into_iter().collect(),
             tags: tags.into_iter().collect(),
@@ -60,10 +63,17 @@ impl Declared {
             .iter()
             .map(|field| Resource::Field(*field))
             .chain([Resource::Transcript, Resource::Recording])
-            .chain(crate::consent::Channel::ALL.iter().map(|c| Resource::Message(*c)))
+            .chain(
+                crate::consent::Channel::ALL
+                    .iter()
+                    .map(|c| Resource::Message(*c)),
+            )
             .collect();
         resources.retain(|resource| manifest.declares(resource));
-        Self::new(resources, manifest.tags.iter().map(|grant| grant.tag.clone()))
+        Self::new(
+            resources,
+            manifest.tags.iter().map(|grant| grant.tag.clone()),
+        )
     }
 
     /// Whether `resource` is declared; a tag needs [`Declared::declares_tag`].
@@ -127,7 +137,9 @@ impl CallScope {
     ) -> Self {
         let tenant = tenant.into();
         let call_id = call_id.into();
-        let pseudonym = lead_id.as_deref().map(|lead| services.pseudonyms.pseudonym(&tenant, lead));
+        let pseudonym = lead_id
+            .as_deref()
+            .map(|lead| services.pseudonyms.pseudonym(&tenant, lead));
         let (plugin, plugin_version, component_digest) = plugin;
         Self {
             audit: AuditContext {
@@ -235,7 +247,10 @@ impl DataGate {
     /// their audit records in one durable commit, and returns the decisions
     /// (all `audit-unavailable` if the commit failed) with the lead snapshot
     /// they were made on.
-    pub async fn check(&self, uses: &[(Resource, String)]) -> (Vec<Decision>, LeadSnapshot, Vec<DataUse>) {
+    pub async fn check(
+        &self,
+        uses: &[(Resource, String)],
+    ) -> (Vec<Decision>, LeadSnapshot, Vec<DataUse>) {
         let now_ms = crate::session::now_ms() as i64;
         let snapshot = match self.snapshot().await {
             Ok(snapshot) => snapshot,
@@ -276,7 +291,11 @@ impl DataGate {
         let entries = uses
             .iter()
             .zip(&decisions)
-            .map(|((_, name), decision)| scope.audit.entry(name.clone(), scope.purpose, decision, now_ms))
+            .map(|((_, name), decision)| {
+                scope
+                    .audit
+                    .entry(name.clone(), scope.purpose, decision, now_ms)
+            })
             .collect();
         match self.services.audit.append(entries).await {
             Ok(records) => {
@@ -284,7 +303,9 @@ impl DataGate {
                     .iter()
                     .zip(&decisions)
                     .zip(records)
-                    .map(|(((_, name), decision), record)| data_use(name, scope.purpose, decision, Some(record.seq)))
+                    .map(|(((_, name), decision), record)| {
+                        data_use(name, scope.purpose, decision, Some(record.seq))
+                    })
                     .collect();
                 (decisions, snapshot, trace)
             }
@@ -295,7 +316,11 @@ impl DataGate {
         }
     }
 
-    fn unavailable(&self, uses: &[(Resource, String)], snapshot: LeadSnapshot) -> (Vec<Decision>, LeadSnapshot, Vec<DataUse>) {
+    fn unavailable(
+        &self,
+        uses: &[(Resource, String)],
+        snapshot: LeadSnapshot,
+    ) -> (Vec<Decision>, LeadSnapshot, Vec<DataUse>) {
         let decision = Decision::Deny(DenyReason::AuditUnavailable);
         let trace = uses
             .iter()

@@ -164,7 +164,12 @@ impl PersonalDataView<'_> {
     }
 
     /// Decides and audits one use of a call-level resource (transcript, recording).
-    async fn check_one(&mut self, call_id: &str, what: &str, resource: DataResource) -> wasmtime::Result<(DataGate, Result<(), Denial>)> {
+    async fn check_one(
+        &mut self,
+        call_id: &str,
+        what: &str,
+        resource: DataResource,
+    ) -> wasmtime::Result<(DataGate, Result<(), Denial>)> {
         let gate = self.gate_for(call_id, what)?;
         let started = Instant::now();
         let (decisions, _, trace) = gate.check(&[(resource, resource.to_string())]).await;
@@ -252,7 +257,9 @@ impl wit_data::HostLead for PersonalDataView<'_> {
         handle: Resource<LeadHandle>,
         field: Field,
     ) -> wasmtime::Result<Result<Option<String>, Denial>> {
-        let mut answers = self.read_lead(&handle, vec![Read::Field(data_field(field))]).await?;
+        let mut answers = self
+            .read_lead(&handle, vec![Read::Field(data_field(field))])
+            .await?;
         Ok(answers.remove(0))
     }
 
@@ -267,7 +274,10 @@ impl wit_data::HostLead for PersonalDataView<'_> {
                 fields.len()
             );
         }
-        let reads = fields.into_iter().map(|f| Read::Field(data_field(f))).collect();
+        let reads = fields
+            .into_iter()
+            .map(|f| Read::Field(data_field(f)))
+            .collect();
         self.read_lead(&handle, reads).await
     }
 
@@ -303,13 +313,19 @@ impl wit_data::HostTranscript for PersonalDataView<'_> {
         handle: Resource<TranscriptHandle>,
     ) -> wasmtime::Result<Result<Vec<Turn>, Denial>> {
         let call_id = self.table.get(&handle)?.call_id.clone();
-        let (gate, answer) = self.check_one(&call_id, "transcript", DataResource::Transcript).await?;
+        let (gate, answer) = self
+            .check_one(&call_id, "transcript", DataResource::Transcript)
+            .await?;
         Ok(answer.map(|()| {
             gate.scope
                 .transcript()
                 .into_iter()
                 .map(|line| Turn {
-                    speaker: if line.caller { Speaker::Caller } else { Speaker::Agent },
+                    speaker: if line.caller {
+                        Speaker::Caller
+                    } else {
+                        Speaker::Agent
+                    },
                     text: line.text,
                 })
                 .collect()
@@ -328,7 +344,9 @@ impl wit_data::HostRecording for PersonalDataView<'_> {
         handle: Resource<RecordingHandle>,
     ) -> wasmtime::Result<Result<String, Denial>> {
         let call_id = self.table.get(&handle)?.call_id.clone();
-        let (gate, answer) = self.check_one(&call_id, "recording", DataResource::Recording).await?;
+        let (gate, answer) = self
+            .check_one(&call_id, "recording", DataResource::Recording)
+            .await?;
         Ok(answer.map(|()| gate.scope.recording.clone().unwrap_or_default()))
     }
 
@@ -349,7 +367,8 @@ mod tests {
     use crate::store::SqliteStore;
 
     async fn view_parts(call_id: &str) -> (PersonalData, ResourceTable, EventBudget, DataGate) {
-        let store: Arc<dyn crate::store::Store> = Arc::new(SqliteStore::open_in_memory().await.unwrap());
+        let store: Arc<dyn crate::store::Store> =
+            Arc::new(SqliteStore::open_in_memory().await.unwrap());
         let services = Arc::new(DataServices {
             audit: AuditWriter::spawn(store.clone()),
             store,
@@ -370,7 +389,12 @@ mod tests {
             scope: Arc::new(scope),
         };
         let budget = EventBudget::new(std::time::Duration::from_millis(20));
-        (PersonalData::new(Some(gate.clone())), ResourceTable::new(), budget, gate)
+        (
+            PersonalData::new(Some(gate.clone())),
+            ResourceTable::new(),
+            budget,
+            gate,
+        )
     }
 
     #[tokio::test]
@@ -383,8 +407,14 @@ mod tests {
         };
         assert!(view.gate_for("call-1", "lead").is_ok());
         gate.scope.end();
-        let error = view.gate_for("call-1", "lead").err().expect("refused after the call");
-        assert_eq!(error.to_string(), "lead handle used after its call call-1 ended");
+        let error = view
+            .gate_for("call-1", "lead")
+            .err()
+            .expect("refused after the call");
+        assert_eq!(
+            error.to_string(),
+            "lead handle used after its call call-1 ended"
+        );
     }
 
     #[tokio::test]
@@ -395,7 +425,13 @@ mod tests {
             table: &mut table,
             budget: &mut budget,
         };
-        let error = view.gate_for("call-2", "lead").err().expect("refused in another call");
-        assert_eq!(error.to_string(), "lead handle of call call-2 used in call call-1");
+        let error = view
+            .gate_for("call-2", "lead")
+            .err()
+            .expect("refused in another call");
+        assert_eq!(
+            error.to_string(),
+            "lead handle of call call-2 used in call call-1"
+        );
     }
 }

@@ -102,10 +102,16 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
         } => {
             let store = open(&data_dir).await?;
             let lead = match lead {
-                Some(lead_id) => Some(Pseudonymizer::load_or_create(&data_dir)?.pseudonym(&tenant, &lead_id)),
+                Some(lead_id) => {
+                    Some(Pseudonymizer::load_or_create(&data_dir)?.pseudonym(&tenant, &lead_id))
+                }
                 None => None,
             };
-            let filter = AuditFilter { lead, from_ms, to_ms };
+            let filter = AuditFilter {
+                lead,
+                from_ms,
+                to_ms,
+            };
             let stdout = std::io::stdout().lock();
             audit::export(&store, &tenant, &filter, format, stdout).await?;
             Ok(ExitCode::SUCCESS)

@@ -5,8 +5,9 @@
 //! end-to-end tests can build the same binary: it is the one place that uses
 //! `anyhow`, and nothing else in the library calls into it.
 
-mod manifest;
 mod audit;
+mod manifest;
+mod serve;
 mod simulate;
 
 use std::path::PathBuf;
@@ -40,13 +41,18 @@ enum Command {
     Manifest(manifest::ManifestArgs),
     /// Verify and export the hash-chained audit log.
     Audit(audit::AuditArgs),
+    /// Serve the HTTP API (tenants, plugins, calls, leads, consents, audit).
+    Serve(serve::ServeArgs),
 }
 
 /// The whole `cally` program: parse arguments, run, map errors to exit codes.
 pub fn main() -> ExitCode {
     let args = Cli::parse();
     init_tracing();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
@@ -74,6 +80,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Manifest(args) => manifest::run(args),
         Command::Audit(args) => audit::run(args).await,
+        Command::Serve(args) => serve::run(args).await,
     }
 }
 

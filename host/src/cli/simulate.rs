@@ -19,7 +19,9 @@ use super::{BadInput, EXIT_PLUGIN_FAILED, read_file};
 
 /// Arguments of `cally simulate`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Exit codes: 0 the call ran; 2 bad input; 3 the plugin failed (the trace says why).")]
+#[command(
+    after_help = "Exit codes: 0 the call ran; 2 bad input; 3 the plugin failed (the trace says why)."
+)]
 pub struct SimulateArgs {
     /// The plugin: a component built for wasm32-wasip2.
     #[arg(required_unless_present = "example", conflicts_with = "example")]
@@ -66,7 +68,9 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
     let (component, example, name) = input_component(&args)?;
     let manifest = input_manifest(args.manifest.as_ref(), example)?;
     let mut limits = match &manifest {
-        Some(manifest) => manifest.plugin_limits(&config).map_err(|e| BadInput(e.to_string()))?,
+        Some(manifest) => manifest
+            .plugin_limits(&config)
+            .map_err(|e| BadInput(e.to_string()))?,
         None => config.default_limits,
     };
     if let Some(ms) = args.deadline_ms {
@@ -95,7 +99,8 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
 
     let (text, json, failed) = match plugin.world() {
         World::CallFlow => {
-            let (input, source) = input_text(args.script.as_ref(), sample, "--script", World::CallFlow)?;
+            let (input, source) =
+                input_text(args.script.as_ref(), sample, "--script", World::CallFlow)?;
             let script = CallScript::parse(&input, &source)?;
             if let Some(data) = &data {
                 let call_id = match &script.events[0] {
@@ -109,22 +114,36 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
                 trace.audit = data.audit_records().await?;
             }
             let failed = trace.failure.is_some();
-            (render_call(&name, &options, &trace), serde_json::to_string_pretty(&trace)?, failed)
+            (
+                render_call(&name, &options, &trace),
+                serde_json::to_string_pretty(&trace)?,
+                failed,
+            )
         }
         World::LeadTagger => {
-            let (input, source) = input_text(args.summary.as_ref(), sample, "--summary", World::LeadTagger)?;
+            let (input, source) = input_text(
+                args.summary.as_ref(),
+                sample,
+                "--summary",
+                World::LeadTagger,
+            )?;
             let input = simulate::parse_summary(&input, &source)?;
             if let Some(data) = &data {
                 let gate = data.gate(&input.summary.call_id, &plugin, manifest.as_ref());
                 gate.scope.set_transcript(input.transcript.clone());
                 options.data = Some(gate);
             }
-            let mut trace = simulate::run_tagger(sandbox, &plugin, &input.summary, &options).await?;
+            let mut trace =
+                simulate::run_tagger(sandbox, &plugin, &input.summary, &options).await?;
             if let Some(data) = &data {
                 trace.audit = data.audit_records().await?;
             }
             let failed = trace.outcome.failure.is_some();
-            (render_tagger(&name, &trace), serde_json::to_string_pretty(&trace)?, failed)
+            (
+                render_tagger(&name, &trace),
+                serde_json::to_string_pretty(&trace)?,
+                failed,
+            )
         }
     };
     println!("{}", if args.json { json } else { text });
@@ -146,9 +165,16 @@ fn input_component(
                 examples::names().join(", ")
             ))
         })?;
-        return Ok((example.component.to_vec(), Some(example), example.name.to_owned()));
+        return Ok((
+            example.component.to_vec(),
+            Some(example),
+            example.name.to_owned(),
+        ));
     }
-    let path = args.component.as_ref().expect("clap requires a component or --example");
+    let path = args
+        .component
+        .as_ref()
+        .expect("clap requires a component or --example");
     Ok((read_file(path)?, None, path.display().to_string()))
 }
 
@@ -159,7 +185,10 @@ fn input_manifest(
 ) -> anyhow::Result<Option<Manifest>> {
     let (text, source) = match (path, example) {
         (Some(path), _) => (read_text(path)?, path.display().to_string()),
-        (None, Some(example)) => (example.manifest.to_owned(), format!("{}/cally.toml", example.name)),
+        (None, Some(example)) => (
+            example.manifest.to_owned(),
+            format!("{}/cally.toml", example.name),
+        ),
         (None, None) => return Ok(None),
     };
     Manifest::parse(&text, &source)
@@ -183,7 +212,10 @@ fn input_text(
     match (path, sample) {
         (Some(path), _) => Ok((read_text(path)?, path.display().to_string())),
         (None, Some(sample)) => Ok((sample.to_owned(), "the example's sample".to_owned())),
-        (None, None) => Err(BadInput(format!("this component targets world {world}: give its input with {flag} <file>")).into()),
+        (None, None) => Err(BadInput(format!(
+            "this component targets world {world}: give its input with {flag} <file>"
+        ))
+        .into()),
     }
 }
 
@@ -247,7 +279,10 @@ fn render_data(out: &mut String, uses: &[DataUse]) {
             .unwrap_or_else(|| "not audited".into());
         match used.reason {
             None => {
-                let consent = used.consent_id.map(|id| format!("consent {id}, ")).unwrap_or_default();
+                let consent = used
+                    .consent_id
+                    .map(|id| format!("consent {id}, "))
+                    .unwrap_or_default();
                 let _ = writeln!(
                     out,
                     "   data {} for {}: allowed ({consent}{audit})",
@@ -283,7 +318,11 @@ fn render_audit(out: &mut String, records: &[AuditRecord]) {
             record.purpose,
             record.plugin,
             record.plugin_version,
-            record.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+            record
+                .reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
         );
     }
 }
@@ -313,7 +352,11 @@ fn render_tagger_outcome(name: &str, trace: &TaggerTrace) -> String {
             for tag in &trace.outcome.tags {
                 let _ = writeln!(out, "   → tag {tag}");
             }
-            let _ = write!(out, "\nplugin time {}", format_duration(trace.outcome.plugin_time));
+            let _ = write!(
+                out,
+                "\nplugin time {}",
+                format_duration(trace.outcome.plugin_time)
+            );
         }
     }
     out
@@ -333,7 +376,10 @@ fn describe_event(event: &CallEvent) -> String {
             "started {} {:?}{} {}",
             s.call_id,
             s.direction,
-            s.campaign.as_ref().map(|c| format!(" campaign {c}")).unwrap_or_default(),
+            s.campaign
+                .as_ref()
+                .map(|c| format!(" campaign {c}"))
+                .unwrap_or_default(),
             s.locale
         ),
         CallEvent::Speech {
@@ -368,7 +414,10 @@ fn describe_action(action: &Action) -> String {
             if *max_digits > 0 {
                 inputs.push(format!("up to {max_digits} digits"));
             }
-            let prompt = prompt.as_deref().map(|p| format!(": {:?}", truncate(p))).unwrap_or_default();
+            let prompt = prompt
+                .as_deref()
+                .map(|p| format!(": {:?}", truncate(p)))
+                .unwrap_or_default();
             format!("gather {} for {timeout_ms} ms{prompt}", inputs.join(" or "))
         }
         Action::Transfer { target } => format!("transfer to {target}"),
@@ -380,7 +429,10 @@ fn describe_action(action: &Action) -> String {
         } => format!("send {channel:?} message {template} {params:?}"),
         Action::TagLead { tag } => format!("tag lead {tag}"),
         Action::SetDisposition { disposition } => format!("disposition {disposition}"),
-        Action::ScheduleCallback { after_minutes, reason } => {
+        Action::ScheduleCallback {
+            after_minutes,
+            reason,
+        } => {
             format!("callback in {after_minutes} min ({reason})")
         }
     }

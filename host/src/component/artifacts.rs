@@ -60,11 +60,17 @@ impl ArtifactStore {
 
     /// Loads `digest`'s artifact if a valid one exists; a refused one is
     /// removed so it is rewritten.
-    pub fn load(&self, engine: &Engine, digest: &ComponentDigest) -> (Option<Component>, ArtifactLoad) {
+    pub fn load(
+        &self,
+        engine: &Engine,
+        digest: &ComponentDigest,
+    ) -> (Option<Component>, ArtifactLoad) {
         let name = self.file_name(digest);
         let bytes = match self.dir.read(&name) {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (None, ArtifactLoad::Missing),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return (None, ArtifactLoad::Missing);
+            }
             Err(e) => return self.refuse(&name, format!("cannot read it: {e}")),
         };
         let Some(payload) = checked_payload(&bytes) else {

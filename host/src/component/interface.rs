@@ -76,7 +76,8 @@ impl ComponentInterface {
                 Payload::End(_) => depth = depth.saturating_sub(1),
                 Payload::ComponentImportSection(section) if depth == 0 => {
                     for import in section {
-                        let import = import.map_err(|e| ComponentError::Malformed(e.to_string()))?;
+                        let import =
+                            import.map_err(|e| ComponentError::Malformed(e.to_string()))?;
                         // Imported value types (a world's `use`d records and
                         // variants) grant nothing and need no host; only
                         // instances and functions do.
@@ -88,7 +89,8 @@ impl ComponentInterface {
                 }
                 Payload::ComponentExportSection(section) if depth == 0 => {
                     for export in section {
-                        let export = export.map_err(|e| ComponentError::Malformed(e.to_string()))?;
+                        let export =
+                            export.map_err(|e| ComponentError::Malformed(e.to_string()))?;
                         if matches!(
                             export.kind,
                             ComponentExternalKind::Func | ComponentExternalKind::Instance
@@ -134,7 +136,10 @@ mod tests {
     #[test]
     fn garbage_is_refused() {
         let err = ComponentInterface::read(b"hello world").unwrap_err();
-        assert!(err.to_string().starts_with("not a WebAssembly component"), "{err}");
+        assert!(
+            err.to_string().starts_with("not a WebAssembly component"),
+            "{err}"
+        );
     }
 
     #[test]

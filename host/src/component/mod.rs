@@ -170,8 +170,8 @@ impl ComponentCache {
             .map_err(ComponentError::Compile)?;
         artifacts.save(digest, &compiled);
         // SAFETY: the bytes were produced just now by this engine.
-        let component =
-            unsafe { Component::deserialize(engine, &compiled) }.map_err(ComponentError::Compile)?;
+        let component = unsafe { Component::deserialize(engine, &compiled) }
+            .map_err(ComponentError::Compile)?;
         Ok((component, load))
     }
 
@@ -220,5 +220,7 @@ const PROVIDED_PREFIXES: &[&str] = &[
 
 /// Whether the sandbox's linker provides the interface `import`.
 pub fn provided(import: &str) -> bool {
-    PROVIDED_PREFIXES.iter().any(|prefix| import.starts_with(prefix))
+    PROVIDED_PREFIXES
+        .iter()
+        .any(|prefix| import.starts_with(prefix))
 }

@@ -87,10 +87,34 @@ impl SandboxConfig {
     /// Checks that the defaults lie within the maxima and that every size is usable.
     pub fn validate(&self) -> Result<(), LimitError> {
         self.check_limits(&self.default_limits)?;
-        in_range("max_concurrent_calls", self.max_concurrent_calls as u64, 1, 1 << 20, "")?;
-        in_range("max_actions_per_event", self.max_actions_per_event as u64, 1, 10_000, "")?;
-        in_range("max_string_bytes", self.max_string_bytes as u64, 16, 1 << 20, " bytes")?;
-        in_range("wasm_stack_bytes", self.wasm_stack_bytes as u64, 64 << 10, 8 << 20, " bytes")?;
+        in_range(
+            "max_concurrent_calls",
+            self.max_concurrent_calls as u64,
+            1,
+            1 << 20,
+            "",
+        )?;
+        in_range(
+            "max_actions_per_event",
+            self.max_actions_per_event as u64,
+            1,
+            10_000,
+            "",
+        )?;
+        in_range(
+            "max_string_bytes",
+            self.max_string_bytes as u64,
+            16,
+            1 << 20,
+            " bytes",
+        )?;
+        in_range(
+            "wasm_stack_bytes",
+            self.wasm_stack_bytes as u64,
+            64 << 10,
+            8 << 20,
+            " bytes",
+        )?;
         in_range(
             "max_memory_bytes",
             self.max_memory_bytes as u64,
@@ -118,7 +142,13 @@ impl SandboxConfig {
     }
 }
 
-fn in_range(name: &'static str, found: u64, min: u64, max: u64, unit: &str) -> Result<(), LimitError> {
+fn in_range(
+    name: &'static str,
+    found: u64,
+    min: u64,
+    max: u64,
+    unit: &str,
+) -> Result<(), LimitError> {
     if (min..=max).contains(&found) {
         Ok(())
     } else {
@@ -177,7 +207,11 @@ mod tests {
             ..config.default_limits
         };
         let err = config.check_limits(&limits).unwrap_err();
-        assert!(err.to_string().starts_with("memory_limit is 1073741824 bytes"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("memory_limit is 1073741824 bytes"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -40,7 +40,12 @@ impl PluginState {
     /// Fresh state for one call: nothing granted but personal data through
     /// `gate` (if any), `limits` enforced, the WASI wall clock frozen at
     /// `clock_ms` (milliseconds since the Unix epoch).
-    pub fn new(limits: &PluginLimits, max_log_bytes: usize, clock_ms: u64, gate: Option<DataGate>) -> Self {
+    pub fn new(
+        limits: &PluginLimits,
+        max_log_bytes: usize,
+        clock_ms: u64,
+        gate: Option<DataGate>,
+    ) -> Self {
         let output = CapturedOutput::new(max_log_bytes);
         let mut table = ResourceTable::new();
         table.set_max_capacity(MAX_HANDLES);
@@ -296,7 +301,10 @@ mod tests {
         let mut limiter = MemoryLimiter::new(1 << 20);
         assert!(limiter.memory_growing(0, 1 << 19, None).unwrap());
         let err = limiter.memory_growing(0, 2 << 20, None).unwrap_err();
-        assert!(err.to_string().contains("exceeds its limit of 1048576 bytes"));
+        assert!(
+            err.to_string()
+                .contains("exceeds its limit of 1048576 bytes")
+        );
         assert_eq!(limiter.refused, Some(2 << 20));
     }
 

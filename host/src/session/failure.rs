@@ -18,7 +18,9 @@ pub enum PluginFailure {
         deadline_ms: u64,
     },
     /// Occurs when the plugin tried to grow its memory past its limit.
-    #[error("plugin ran out of memory: it requested {requested_bytes} bytes, but its limit is {limit_bytes} bytes")]
+    #[error(
+        "plugin ran out of memory: it requested {requested_bytes} bytes, but its limit is {limit_bytes} bytes"
+    )]
     MemoryExhausted {
         /// What it asked for.
         requested_bytes: usize,
@@ -67,7 +69,11 @@ impl PluginFailure {
 
     /// Names what went wrong in a call into the plugin, from wasmtime's error
     /// and what the store observed (deadline check, memory limiter).
-    pub(crate) fn classify(error: &wasmtime::Error, state: &PluginState, stack_bytes: usize) -> Self {
+    pub(crate) fn classify(
+        error: &wasmtime::Error,
+        state: &PluginState,
+        stack_bytes: usize,
+    ) -> Self {
         if state.budget.exceeded {
             return PluginFailure::DeadlineExceeded {
                 deadline_ms: state.budget.deadline.as_millis() as u64,

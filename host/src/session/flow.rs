@@ -118,7 +118,11 @@ impl FlowInstance {
         match pre.instantiate_async(&mut store).await {
             Ok(bindings) => instance.running = Some(Running { store, bindings }),
             Err(error) => {
-                let failure = match PluginFailure::classify(&error, store.data(), sandbox.config().wasm_stack_bytes) {
+                let failure = match PluginFailure::classify(
+                    &error,
+                    store.data(),
+                    sandbox.config().wasm_stack_bytes,
+                ) {
                     PluginFailure::Trap { message } => PluginFailure::Instantiation { message },
                     other => other,
                 };
@@ -137,8 +141,14 @@ impl FlowInstance {
         let Some(running) = &mut self.running else {
             return self.after_failure();
         };
-        if let (CallEvent::Speech { text, is_final: true, .. }, Some(gate)) =
-            (event, running.store.data().personal_data.gate())
+        if let (
+            CallEvent::Speech {
+                text,
+                is_final: true,
+                ..
+            },
+            Some(gate),
+        ) = (event, running.store.data().personal_data.gate())
         {
             gate.scope.record_line(true, text);
         }
@@ -146,7 +156,10 @@ impl FlowInstance {
         state.budget.start_event();
         running.store.set_epoch_deadline(1);
         let wit_event = event.to_wit(self.options.clock_ms);
-        let result = running.bindings.call_on_event(&mut running.store, &wit_event).await;
+        let result = running
+            .bindings
+            .call_on_event(&mut running.store, &wit_event)
+            .await;
 
         let state = running.store.data_mut();
         state.collect_output();
@@ -156,11 +169,19 @@ impl FlowInstance {
         let checked = match result {
             Ok(actions) => {
                 let actions: Vec<Action> = actions.into_iter().map(Action::from).collect();
-                validate_actions(&actions, config.max_actions_per_event, config.max_string_bytes)
-                    .map(|()| actions)
-                    .map_err(PluginFailure::from)
+                validate_actions(
+                    &actions,
+                    config.max_actions_per_event,
+                    config.max_string_bytes,
+                )
+                .map(|()| actions)
+                .map_err(PluginFailure::from)
             }
-            Err(error) => Err(PluginFailure::classify(&error, state, config.wasm_stack_bytes)),
+            Err(error) => Err(PluginFailure::classify(
+                &error,
+                state,
+                config.wasm_stack_bytes,
+            )),
         };
         let outcome = match checked {
             Ok(actions) => {
@@ -217,7 +238,11 @@ impl FlowInstance {
     /// The outcome for an event that arrives once the plugin is gone.
     fn after_failure(&mut self) -> EventOutcome {
         let owed = std::mem::take(&mut self.fallback_owed);
-        let actions = if owed { self.options.fallback.clone() } else { Vec::new() };
+        let actions = if owed {
+            self.options.fallback.clone()
+        } else {
+            Vec::new()
+        };
         self.note_actions(&actions);
         EventOutcome {
             actions,
@@ -225,7 +250,11 @@ impl FlowInstance {
             plugin_time: Duration::ZERO,
             host_time: Duration::ZERO,
             data: Vec::new(),
-            failure: if owed { self.record.failure.clone() } else { None },
+            failure: if owed {
+                self.record.failure.clone()
+            } else {
+                None
+            },
         }
     }
 

@@ -9,8 +9,8 @@
 
 mod failure;
 mod flow;
-mod task;
 mod tagger;
+mod task;
 
 pub use failure::PluginFailure;
 pub use flow::{CallRecord, EventOutcome, FlowInstance};
@@ -56,7 +56,9 @@ impl CallOptions {
 /// The fallback when a tenant configured none: apologise and hang up.
 pub fn default_fallback() -> Vec<Action> {
     vec![
-        Action::say("I'm sorry, something went wrong on our side. Please call us again later. Goodbye."),
+        Action::say(
+            "I'm sorry, something went wrong on our side. Please call us again later. Goodbye.",
+        ),
         Action::HangUp,
     ]
 }

@@ -9,8 +9,8 @@ use wasmtime::Store;
 use super::{CallOptions, PluginFailure};
 use crate::capabilities::actions;
 use crate::capabilities::gate::DataUse;
-use crate::protocol::Action;
 use crate::component::{CompiledPlugin, ComponentError, PluginPre, World};
+use crate::protocol::Action;
 use crate::protocol::{CallSummary, validate_tags};
 use crate::sandbox::{LogLine, PluginState, Sandbox};
 
@@ -83,12 +83,20 @@ impl TaggerRun {
             Ok(tags) => validate_tags(&tags, config.max_actions_per_event)
                 .map(|()| tags)
                 .map_err(PluginFailure::from),
-            Err(error) => Err(PluginFailure::classify(&error, state, config.wasm_stack_bytes)),
+            Err(error) => Err(PluginFailure::classify(
+                &error,
+                state,
+                config.wasm_stack_bytes,
+            )),
         };
         let mut data = state.personal_data.take_uses();
         let (tags, written, failure) = match checked {
             Ok(tags) => {
-                let proposed = tags.iter().cloned().map(|tag| Action::TagLead { tag }).collect();
+                let proposed = tags
+                    .iter()
+                    .cloned()
+                    .map(|tag| Action::TagLead { tag })
+                    .collect();
                 let performed = actions::perform(options.data.as_ref(), proposed).await;
                 data.extend(performed.uses);
                 let state = store.data_mut();

@@ -58,7 +58,11 @@ impl CallSession {
     }
 }
 
-async fn run(mut instance: FlowInstance, mut commands: mpsc::Receiver<Command>, idle_timeout: Duration) {
+async fn run(
+    mut instance: FlowInstance,
+    mut commands: mpsc::Receiver<Command>,
+    idle_timeout: Duration,
+) {
     loop {
         match tokio::time::timeout(idle_timeout, commands.recv()).await {
             Ok(Some(Command::Event(event, reply))) => {
@@ -71,7 +75,10 @@ async fn run(mut instance: FlowInstance, mut commands: mpsc::Receiver<Command>, 
             }
             Ok(None) => return,
             Err(_) => {
-                tracing::info!(idle_timeout_ms = idle_timeout.as_millis() as u64, "call idle too long; freeing its plugin");
+                tracing::info!(
+                    idle_timeout_ms = idle_timeout.as_millis() as u64,
+                    "call idle too long; freeing its plugin"
+                );
                 return;
             }
         }

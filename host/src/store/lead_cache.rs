@@ -78,13 +78,29 @@ impl LeadCache {
     }
 
     /// Stores a lead's record read with `ticket`, unless a write came since.
-    pub(crate) fn put_lead(&self, tenant: &str, lead_id: &str, ticket: Ticket, lead: &Option<Lead>) {
-        self.put(tenant, lead_id, ticket, |entry| entry.lead = Some(lead.clone()));
+    pub(crate) fn put_lead(
+        &self,
+        tenant: &str,
+        lead_id: &str,
+        ticket: Ticket,
+        lead: &Option<Lead>,
+    ) {
+        self.put(tenant, lead_id, ticket, |entry| {
+            entry.lead = Some(lead.clone())
+        });
     }
 
     /// Stores a lead's consents read with `ticket`, unless a write came since.
-    pub(crate) fn put_consents(&self, tenant: &str, lead_id: &str, ticket: Ticket, consents: &[ConsentRecord]) {
-        self.put(tenant, lead_id, ticket, |entry| entry.consents = Some(consents.to_vec()));
+    pub(crate) fn put_consents(
+        &self,
+        tenant: &str,
+        lead_id: &str,
+        ticket: Ticket,
+        consents: &[ConsentRecord],
+    ) {
+        self.put(tenant, lead_id, ticket, |entry| {
+            entry.consents = Some(consents.to_vec())
+        });
     }
 
     fn put(&self, tenant: &str, lead_id: &str, ticket: Ticket, fill: impl FnOnce(&mut Entry)) {
@@ -135,7 +151,10 @@ mod tests {
         let cache = LeadCache::default();
         let ticket = cache.ticket();
         cache.put_lead("t", "l", ticket, &lead("Ada"));
-        assert_eq!(cache.lead("t", "l").unwrap().unwrap().name.as_deref(), Some("Ada"));
+        assert_eq!(
+            cache.lead("t", "l").unwrap().unwrap().name.as_deref(),
+            Some("Ada")
+        );
         cache.invalidate("t", "l");
         assert!(cache.lead("t", "l").is_none());
     }
@@ -151,7 +170,10 @@ mod tests {
         assert!(cache.lead("t", "l").is_none());
         let later = cache.ticket();
         cache.put_lead("t", "l", later, &lead("New"));
-        assert_eq!(cache.lead("t", "l").unwrap().unwrap().name.as_deref(), Some("New"));
+        assert_eq!(
+            cache.lead("t", "l").unwrap().unwrap().name.as_deref(),
+            Some("New")
+        );
     }
 
     #[test]

@@ -676,8 +676,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores an uploaded plugin version; [`StoreError::Conflict`] if the tenant's
     /// plugin has that version already (nothing is changed then).
-    async fn insert_plugin_version(&self, version: &StoredPluginVersion)
-    -> Result<(), StoreError>;
+    async fn insert_plugin_version(&self, version: &StoredPluginVersion) -> Result<(), StoreError>;
 
     /// Every uploaded version of the tenant's plugin, in upload order.
     async fn plugin_versions(
@@ -691,6 +690,21 @@ pub trait Store: Send + Sync + 'static {
 
     /// Appends a reviewer decision to the plugin's history.
     async fn append_release_event(&self, event: &ReleaseEvent) -> Result<(), StoreError>;
+
+    /// Creates every lead of `leads` (all of one tenant) in ONE transaction:
+    /// all or nothing. [`StoreError::Conflict`] names the first lead id that
+    /// exists already; nothing is stored then.
+    async fn insert_leads(&self, tenant: &str, leads: &[Lead]) -> Result<(), StoreError>;
+
+    /// Replaces the stored result of every ended call with `lead_id` by `note`
+    /// (for an erased lead: a call's actions can quote what the plugin read);
+    /// returns how many calls were changed.
+    async fn redact_call_results(
+        &self,
+        tenant: &str,
+        lead_id: &str,
+        note: &Value,
+    ) -> Result<u64, StoreError>;
 
     /// The plugin's reviewer decisions, oldest first.
     async fn release_events(

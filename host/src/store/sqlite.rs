@@ -18,8 +18,8 @@ use sqlx::{Row, Sqlite};
 
 use super::{
     ApiKeyRecord, AuditChain, AuditFilter, AuditHead, CallRecord, CallStart, Lead, LeadTag,
-    MessageStatus, NewConsent, NewMessage, NewTag, OutboxMessage, ReleaseEvent,
-    StoredPluginVersion, Store, StoreError,
+    MessageStatus, NewConsent, NewMessage, NewTag, OutboxMessage, ReleaseEvent, Store, StoreError,
+    StoredPluginVersion,
 };
 use crate::audit::{AuditEntry, AuditRecord, GENESIS_HASH};
 use crate::consent::{ConsentRecord, ParseError};
@@ -454,12 +454,18 @@ impl Store for SqliteStore {
         consent_id: i64,
         at_ms: i64,
     ) -> Result<ConsentRecord, StoreError> {
-        let withdrawn = self.withdraw_consent_uncached(tenant, consent_id, at_ms).await?;
+        let withdrawn = self
+            .withdraw_consent_uncached(tenant, consent_id, at_ms)
+            .await?;
         self.leads.invalidate(tenant, &withdrawn.lead);
         Ok(withdrawn)
     }
 
-    async fn consents(&self, tenant: &str, lead_id: &str) -> Result<Vec<ConsentRecord>, StoreError> {
+    async fn consents(
+        &self,
+        tenant: &str,
+        lead_id: &str,
+    ) -> Result<Vec<ConsentRecord>, StoreError> {
         if let Some(consents) = self.leads.consents(tenant, lead_id) {
             return Ok(consents);
         }
@@ -973,10 +979,7 @@ impl Store for SqliteStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = %version.tenant, plugin = %version.plugin), err(level = "debug"))]
-    async fn insert_plugin_version(
-        &self,
-        version: &StoredPluginVersion,
-    ) -> Result<(), StoreError> {
+    async fn insert_plugin_version(&self, version: &StoredPluginVersion) -> Result<(), StoreError> {
         let action = format!(
             "storing plugin '{}' version {} of tenant '{}'",
             version.plugin, version.version, version.tenant
@@ -1026,12 +1029,7 @@ impl Store for SqliteStore {
         .bind(plugin)
         .fetch_all(&self.reader)
         .await
-        .map_err(|e| {
-            database(
-                format!("reading plugin '{plugin}' of tenant '{tenant}'"),
-                e,
-            )
-        })?;
+        .map_err(|e| database(format!("reading plugin '{plugin}' of tenant '{tenant}'"), e))?;
         let table = "plugin_versions";
         rows.iter()
             .map(|row| {
@@ -1060,6 +1058,78 @@ impl Store for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .map_err(|e| database(format!("listing the plugins of tenant '{tenant}'"), e))
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant, leads = leads.len()), err(level = "debug"))]
+    async fn insert_leads(&self, tenant: &str, leads: &[Lead]) -> Result<(), StoreError> {
+        let action = format!("importing {} leads of tenant '{tenant}'", leads.len());
+        let now = now_ms();
+        let mut tx = self.begin(&action).await?;
+        ensure_tenant_in(&mut tx, tenant, now).await?;
+        for lead in leads {
+            let preferences = lead
+                .preferences
+                .as_ref()
+                .map(|p| Value::Object(p.clone()).to_string());
+            let done = sqlx::query(
+                "INSERT INTO leads (tenant, lead_id, name, phone, email, location, language, \
+                     preferences, age_status, restricted, created_at_ms, updated_at_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11) \
+                 ON CONFLICT (tenant, lead_id) DO NOTHING",
+            )
+            .bind(tenant)
+            .bind(&lead.lead_id)
+            .bind(&lead.name)
+            .bind(&lead.phone)
+            .bind(&lead.email)
+            .bind(&lead.location)
+            .bind(&lead.language)
+            .bind(preferences)
+            .bind(lead.age.as_str())
+            .bind(lead.restricted)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| database(action.clone(), e))?;
+            if done.rows_affected() == 0 {
+                // Dropping the transaction rolls every earlier row of the batch back.
+                return Err(StoreError::Conflict {
+                    tenant: tenant.to_owned(),
+                    what: format!("lead '{}'", lead.lead_id),
+                });
+            }
+        }
+        tx.commit().await.map_err(commit_error(action))?;
+        for lead in leads {
+            // A decision may have cached "no such lead" before the import.
+            self.leads.invalidate(tenant, &lead.lead_id);
+        }
+        Ok(())
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant), err(level = "debug"))]
+    async fn redact_call_results(
+        &self,
+        tenant: &str,
+        lead_id: &str,
+        note: &Value,
+    ) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "UPDATE calls SET result = ?3 \
+             WHERE tenant = ?1 AND lead_id = ?2 AND result IS NOT NULL",
+        )
+        .bind(tenant)
+        .bind(lead_id)
+        .bind(note.to_string())
+        .execute(&self.writer)
+        .await
+        .map_err(|e| {
+            database(
+                format!("redacting the calls of lead '{lead_id}' of tenant '{tenant}'"),
+                e,
+            )
+        })?;
+        Ok(done.rows_affected())
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = %event.tenant, plugin = %event.plugin), err(level = "debug"))]
@@ -1120,7 +1190,12 @@ impl Store for SqliteStore {
                 Ok(ReleaseEvent {
                     tenant: get(row, table, "tenant")?,
                     plugin: get(row, table, "plugin")?,
-                    kind: parse(table, "kind", || format!("event {id}"), get(row, table, "kind")?)?,
+                    kind: parse(
+                        table,
+                        "kind",
+                        || format!("event {id}"),
+                        get(row, table, "kind")?,
+                    )?,
                     version: get(row, table, "version")?,
                     actor: get(row, table, "actor")?,
                     component_digest: get(row, table, "component_digest")?,
@@ -1197,7 +1272,12 @@ impl SqliteStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant), err(level = "debug"))]
-    async fn erase_lead_uncached(&self, tenant: &str, lead_id: &str, at_ms: i64) -> Result<(), StoreError> {
+    async fn erase_lead_uncached(
+        &self,
+        tenant: &str,
+        lead_id: &str,
+        at_ms: i64,
+    ) -> Result<(), StoreError> {
         let action = format!("erasing lead '{lead_id}' of tenant '{tenant}'");
         let mut tx = self.begin(&action).await?;
         let erased = sqlx::query(
@@ -1239,7 +1319,10 @@ impl SqliteStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = %consent.tenant, purpose = %consent.purpose), err(level = "debug"))]
-    async fn grant_consent_uncached(&self, consent: &NewConsent) -> Result<ConsentRecord, StoreError> {
+    async fn grant_consent_uncached(
+        &self,
+        consent: &NewConsent,
+    ) -> Result<ConsentRecord, StoreError> {
         if let Some(expires) = consent.expires_at_ms
             && expires <= consent.granted_at_ms
         {
@@ -1338,7 +1421,6 @@ impl SqliteStore {
         rows.iter().map(consent_from_row).collect()
     }
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -1750,7 +1832,10 @@ mod tests {
     async fn api_keys_plugin_versions_and_release_events_round_trip() {
         let store = SqliteStore::open_in_memory().await.unwrap();
         assert!(store.create_tenant("acme", 1).await.unwrap());
-        assert!(!store.create_tenant("acme", 2).await.unwrap(), "a second create changes nothing");
+        assert!(
+            !store.create_tenant("acme", 2).await.unwrap(),
+            "a second create changes nothing"
+        );
         assert!(!store.has_platform_admin_key().await.unwrap());
         let key = ApiKeyRecord {
             key_hash: "ab".repeat(32),
@@ -1761,7 +1846,10 @@ mod tests {
         };
         store.insert_api_key(&key).await.unwrap();
         assert!(store.has_platform_admin_key().await.unwrap());
-        assert_eq!(store.api_key(&key.key_hash).await.unwrap(), Some(key.clone()));
+        assert_eq!(
+            store.api_key(&key.key_hash).await.unwrap(),
+            Some(key.clone())
+        );
         // A tenant key without a tenant is refused by the schema.
         let orphan = ApiKeyRecord {
             key_hash: "cd".repeat(32),
@@ -1792,8 +1880,17 @@ mod tests {
             err.to_string(),
             "plugin 'greeter' version 1.0.0 already exists for tenant 'acme'"
         );
-        assert_eq!(store.plugin_versions("acme", "greeter").await.unwrap(), [version]);
-        assert!(store.plugin_versions("other", "greeter").await.unwrap().is_empty());
+        assert_eq!(
+            store.plugin_versions("acme", "greeter").await.unwrap(),
+            [version]
+        );
+        assert!(
+            store
+                .plugin_versions("other", "greeter")
+                .await
+                .unwrap()
+                .is_empty()
+        );
         assert_eq!(store.plugin_names("acme").await.unwrap(), ["greeter"]);
 
         let approve = ReleaseEvent {
@@ -1819,6 +1916,12 @@ mod tests {
             store.release_events("acme", "greeter").await.unwrap(),
             [approve, roll_back]
         );
-        assert!(store.release_events("other", "greeter").await.unwrap().is_empty());
+        assert!(
+            store
+                .release_events("other", "greeter")
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }

@@ -86,7 +86,9 @@ async fn main() {
                 services,
                 scope: Arc::new(scope),
             });
-            let mut call = FlowInstance::start(sandbox, &plugin, options).await.unwrap();
+            let mut call = FlowInstance::start(sandbox, &plugin, options)
+                .await
+                .unwrap();
             call.handle(&CallEvent::Started(CallStarted {
                 call_id: call_id.clone(),
                 direction: Direction::Outbound,

@@ -18,7 +18,8 @@ fn cally(args: &[&str]) -> Output {
 /// appointment reminder with a lead three times.
 fn data_dir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let lead = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/appointment-reminder/lead.json");
+    let lead =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/appointment-reminder/lead.json");
     for _ in 0..3 {
         let output = cally(&[
             "simulate",
@@ -29,7 +30,11 @@ fn data_dir() -> tempfile::TempDir {
             "--data-dir",
             dir.path().to_str().unwrap(),
         ]);
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     dir
 }
@@ -46,7 +51,10 @@ async fn tamper(dir: &Path, statements: &[&'static str]) {
 
 fn verify(dir: &Path) -> (Option<i32>, String) {
     let output = cally(&["audit", "verify", "--data-dir", dir.to_str().unwrap()]);
-    (output.status.code(), String::from_utf8_lossy(&output.stdout).into_owned())
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
 }
 
 #[test]
@@ -54,13 +62,20 @@ fn a_clean_log_verifies() {
     let dir = data_dir();
     let (code, report) = verify(dir.path());
     assert_eq!(code, Some(0), "{report}");
-    assert_eq!(report.trim(), "tenant 'simulation': 6 records, chain intact");
+    assert_eq!(
+        report.trim(),
+        "tenant 'simulation': 6 records, chain intact"
+    );
 }
 
 #[tokio::test]
 async fn an_edited_record_is_reported_by_its_sequence() {
     let dir = data_dir();
-    tamper(dir.path(), &["UPDATE audit_log SET decision = 'denied' WHERE seq = 3"]).await;
+    tamper(
+        dir.path(),
+        &["UPDATE audit_log SET decision = 'denied' WHERE seq = 3"],
+    )
+    .await;
     let (code, report) = verify(dir.path());
     assert_eq!(code, Some(5));
     assert!(report.contains("record 3"), "{report}");
@@ -120,25 +135,69 @@ async fn reordered_records_are_reported() {
 fn export_writes_json_lines_for_a_lead_and_csv() {
     let dir = data_dir();
     let d = dir.path().to_str().unwrap();
-    let output = cally(&["audit", "export", "--data-dir", d, "--tenant", "simulation", "--lead", "lead-42"]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = cally(&[
+        "audit",
+        "export",
+        "--data-dir",
+        d,
+        "--tenant",
+        "simulation",
+        "--lead",
+        "lead-42",
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let lines: Vec<serde_json::Value> = String::from_utf8(output.stdout)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(lines.len(), 6);
-    assert!(lines.iter().all(|l| l["lead"].as_str().unwrap().starts_with("lead-")));
-    let other = cally(&["audit", "export", "--data-dir", d, "--tenant", "simulation", "--lead", "someone-else"]);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["lead"].as_str().unwrap().starts_with("lead-"))
+    );
+    let other = cally(&[
+        "audit",
+        "export",
+        "--data-dir",
+        d,
+        "--tenant",
+        "simulation",
+        "--lead",
+        "someone-else",
+    ]);
     assert!(other.stdout.is_empty());
-    let csv = cally(&["audit", "export", "--data-dir", d, "--tenant", "simulation", "--format", "csv"]);
-    assert_eq!(String::from_utf8(csv.stdout).unwrap().lines().count(), 7, "a header and six rows");
+    let csv = cally(&[
+        "audit",
+        "export",
+        "--data-dir",
+        d,
+        "--tenant",
+        "simulation",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        String::from_utf8(csv.stdout).unwrap().lines().count(),
+        7,
+        "a header and six rows"
+    );
 }
 
 #[test]
 fn verify_refuses_a_directory_without_a_database() {
     let dir = tempfile::tempdir().unwrap();
-    let output = cally(&["audit", "verify", "--data-dir", dir.path().to_str().unwrap()]);
+    let output = cally(&[
+        "audit",
+        "verify",
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]);
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("no Cally database at"));
 }

@@ -31,7 +31,9 @@ async fn every_value_released_before_a_sigkill_has_its_durable_audit_record() {
         let line = lines.next().expect("the load keeps printing").unwrap();
         let mut parts = line.split('\t');
         let (call, field) = (parts.next().unwrap(), parts.next().unwrap());
-        *released.entry((call.to_owned(), field.to_owned())).or_default() += 1;
+        *released
+            .entry((call.to_owned(), field.to_owned()))
+            .or_default() += 1;
         seen += 1;
     }
     child.kill().expect("SIGKILL");
@@ -41,15 +43,22 @@ async fn every_value_released_before_a_sigkill_has_its_durable_audit_record() {
     for line in lines.map_while(Result::ok) {
         let mut parts = line.split('\t');
         if let (Some(call), Some(field), Some(_)) = (parts.next(), parts.next(), parts.next()) {
-            *released.entry((call.to_owned(), field.to_owned())).or_default() += 1;
+            *released
+                .entry((call.to_owned(), field.to_owned()))
+                .or_default() += 1;
         }
     }
 
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
-    let records = store.audit_records("crash-test", &AuditFilter::default()).await.unwrap();
+    let records = store
+        .audit_records("crash-test", &AuditFilter::default())
+        .await
+        .unwrap();
     let mut audited: HashMap<(String, String), usize> = HashMap::new();
     for record in records.iter().filter(|r| r.decision == "allowed") {
-        *audited.entry((record.call_id.clone(), record.resource.clone())).or_default() += 1;
+        *audited
+            .entry((record.call_id.clone(), record.resource.clone()))
+            .or_default() += 1;
     }
     for (key, count) in &released {
         let durable = audited.get(key).copied().unwrap_or(0);
@@ -58,7 +67,9 @@ async fn every_value_released_before_a_sigkill_has_its_durable_audit_record() {
             "{key:?}: the plugin received {count} values but only {durable} audit records are durable"
         );
     }
-    let report = cally_host::audit::verify_tenant(store.as_ref(), "crash-test").await.unwrap();
+    let report = cally_host::audit::verify_tenant(store.as_ref(), "crash-test")
+        .await
+        .unwrap();
     assert!(report.is_clean(), "{report}");
     assert!(report.records as usize >= RELEASED_BEFORE_KILL);
 }

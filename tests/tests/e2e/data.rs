@@ -95,7 +95,13 @@ impl World {
     }
 
     /// A gate for call `call_id` of `plugin`, running for `purpose` with `declared`.
-    pub fn gate(&self, call_id: &str, plugin: &CompiledPlugin, purpose: Purpose, declared: Declared) -> DataGate {
+    pub fn gate(
+        &self,
+        call_id: &str,
+        plugin: &CompiledPlugin,
+        purpose: Purpose,
+        declared: Declared,
+    ) -> DataGate {
         let scope = CallScope::new(
             &self.services,
             TENANT,
@@ -114,7 +120,10 @@ impl World {
 
     /// Every audit record of the tenant.
     pub async fn audit(&self) -> Vec<AuditRecord> {
-        self.store().audit_records(TENANT, &AuditFilter::default()).await.unwrap()
+        self.store()
+            .audit_records(TENANT, &AuditFilter::default())
+            .await
+            .unwrap()
     }
 }
 
@@ -135,13 +144,20 @@ pub struct Probe {
 
 impl Probe {
     /// Starts a call of `reads-data` for `purpose` with `declared`.
-    pub async fn start(world: &World, cache: &ComponentCache, call_id: &str, purpose: Purpose, declared: Declared) -> Self {
+    pub async fn start(
+        world: &World,
+        cache: &ComponentCache,
+        call_id: &str,
+        purpose: Purpose,
+        declared: Declared,
+    ) -> Self {
         let plugin = test_plugin(cache, "reads-data");
         let mut options = options(cache);
         options.data = Some(world.gate(call_id, &plugin, purpose, declared));
-        let mut call = cally_host::session::FlowInstance::start(cache.sandbox().clone(), &plugin, options)
-            .await
-            .unwrap();
+        let mut call =
+            cally_host::session::FlowInstance::start(cache.sandbox().clone(), &plugin, options)
+                .await
+                .unwrap();
         let ready = call.handle(&started(call_id)).await;
         assert_eq!(said(&ready), ["ready"]);
         Self { call }
@@ -150,7 +166,11 @@ impl Probe {
     /// Sends `command` as the caller's words; returns the probe's answers.
     pub async fn ask(&mut self, command: &str) -> Vec<String> {
         let outcome = self.call.handle(&speech(command)).await;
-        assert!(outcome.failure.is_none(), "{command}: {:?}", outcome.failure);
+        assert!(
+            outcome.failure.is_none(),
+            "{command}: {:?}",
+            outcome.failure
+        );
         said(&outcome)
     }
 }

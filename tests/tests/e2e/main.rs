@@ -15,10 +15,17 @@
 //!   manifest check|inspect|diff` as a security reviewer runs them.
 //! - `audit_cli`: `cally audit verify` finds edited, deleted, inserted and reordered records; export.
 //! - `crash`: SIGKILL during many audited reads loses no audit record of a released value.
+//! - `api`: the HTTP API over a real socket: the walkthrough, 401/403/404 for every
+//!   endpoint, bad input, consent withdrawn mid-call, release state across a restart,
+//!   access report, restriction and erasure, contact-list import and correction.
+//! - `api_script`: `scripts/walkthrough.sh` against a `cally serve --demo` process;
+//!   `cally serve --config`.
 
 mod common;
 mod data;
 
+mod api;
+mod api_script;
 mod artifacts;
 mod audit_cli;
 mod cli;

@@ -1,0 +1,133 @@
+//! `/v1/audit` (reviewer): query, export and verify the tenant's hash-chained log.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use serde::Deserialize;
+
+use super::auth::Reviewers;
+use super::{ApiError, ApiHost, ApiQuery, Auth};
+use crate::audit::{self, AuditRecord, ExportFormat, VerifyReport};
+use crate::store::AuditFilter;
+
+/// The filters of `GET /v1/audit` and `/v1/audit/export` (which takes lead and
+/// times only); each one narrows.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// Only records about this lead (its id; the log holds its pseudonym).
+    #[serde(default)]
+    lead: Option<String>,
+    /// Only records of this call.
+    #[serde(default)]
+    call: Option<String>,
+    /// Only `allowed` or only `denied` records.
+    #[serde(default)]
+    decision: Option<String>,
+    /// Only records at or after this time (ms since the Unix epoch).
+    #[serde(default)]
+    from_ms: Option<i64>,
+    /// Only records before this time.
+    #[serde(default)]
+    to_ms: Option<i64>,
+    /// Export only: `jsonl` (the default) or `csv`.
+    #[serde(default)]
+    format: Option<String>,
+}
+
+impl AuditQuery {
+    fn filter(&self, host: &ApiHost, tenant: &str) -> Result<AuditFilter, ApiError> {
+        if let Some(decision) = &self.decision
+            && decision != "allowed"
+            && decision != "denied"
+        {
+            return Err(ApiError::bad_request(format!(
+                "decision '{decision}' must be `allowed` or `denied`"
+            )));
+        }
+        Ok(AuditFilter {
+            lead: self
+                .lead
+                .as_deref()
+                .map(|lead| host.services.pseudonyms.pseudonym(tenant, lead)),
+            from_ms: self.from_ms,
+            to_ms: self.to_ms,
+        })
+    }
+
+    fn keeps(&self, record: &AuditRecord) -> bool {
+        self.call
+            .as_ref()
+            .is_none_or(|call| *call == record.call_id)
+            && self.decision.as_ref().is_none_or(|d| *d == record.decision)
+    }
+
+    async fn records(&self, host: &ApiHost, tenant: &str) -> Result<Vec<AuditRecord>, ApiError> {
+        let filter = self.filter(host, tenant)?;
+        let mut records = host
+            .store()
+            .audit_records(tenant, &filter)
+            .await
+            .map_err(ApiError::from)?;
+        records.retain(|record| self.keeps(record));
+        Ok(records)
+    }
+}
+
+/// `GET /v1/audit`: the tenant's records matching the filters, in sequence order.
+pub async fn query(
+    auth: Auth<Reviewers>,
+    State(host): State<Arc<ApiHost>>,
+    ApiQuery(query): ApiQuery<AuditQuery>,
+) -> Result<Json<Vec<AuditRecord>>, ApiError> {
+    if query.format.is_some() {
+        return Err(ApiError::bad_request(
+            "`format` applies to /v1/audit/export only",
+        ));
+    }
+    Ok(Json(query.records(&host, auth.tenant()).await?))
+}
+
+/// `GET /v1/audit/export?format=jsonl|csv`: the matching records as a file.
+pub async fn export(
+    auth: Auth<Reviewers>,
+    State(host): State<Arc<ApiHost>>,
+    ApiQuery(query): ApiQuery<AuditQuery>,
+) -> Result<impl IntoResponse, ApiError> {
+    let format: ExportFormat = query
+        .format
+        .as_deref()
+        .unwrap_or("jsonl")
+        .parse()
+        .map_err(|e: crate::consent::ParseError| ApiError::bad_request(e.to_string()))?;
+    if query.call.is_some() || query.decision.is_some() {
+        return Err(ApiError::bad_request(
+            "export filters by lead, from_ms and to_ms only; use GET /v1/audit for call and decision",
+        ));
+    }
+    let tenant = auth.tenant();
+    let filter = query.filter(&host, tenant)?;
+    let mut body = Vec::new();
+    audit::export(host.store(), tenant, &filter, format, &mut body)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    let content_type = match format {
+        ExportFormat::Jsonl => "application/x-ndjson",
+        ExportFormat::Csv => "text/csv; charset=utf-8",
+    };
+    Ok(([(header::CONTENT_TYPE, content_type)], body))
+}
+
+/// `GET /v1/audit/verify`: checks the tenant's whole chain against its head.
+pub async fn verify(
+    auth: Auth<Reviewers>,
+    State(host): State<Arc<ApiHost>>,
+) -> Result<Json<VerifyReport>, ApiError> {
+    let report = audit::verify_tenant(host.store(), auth.tenant())
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(report))
+}

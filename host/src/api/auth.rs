@@ -1,0 +1,332 @@
+//! API keys and roles: keys are random, shown once, stored only as their SHA-256;
+//! every request is authenticated by [`Auth`], which checks the key's role before
+//! anything else of the request is read, and yields the key's tenant.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::marker::PhantomData;
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::{ApiError, ApiHost};
+use crate::store::{ApiKeyRecord, Store, StoreError};
+
+/// What a key may do. See the README's role matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Runs the platform: creates tenants and their first admin key. Belongs to no tenant.
+    PlatformAdmin,
+    /// Runs one tenant: issues keys, loads leads and consents.
+    TenantAdmin,
+    /// Uploads plugins.
+    Developer,
+    /// Inspects, diffs, approves, activates and rolls back plugins; reads the audit log.
+    Reviewer,
+    /// The voice platform: starts calls, posts their events, ends them.
+    Runtime,
+}
+
+impl Role {
+    /// Every role.
+    pub const ALL: [Role; 5] = [
+        Role::PlatformAdmin,
+        Role::TenantAdmin,
+        Role::Developer,
+        Role::Reviewer,
+        Role::Runtime,
+    ];
+
+    /// The role's spelling in JSON and the database.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Role::PlatformAdmin => "platform-admin",
+            Role::TenantAdmin => "tenant-admin",
+            Role::Developer => "developer",
+            Role::Reviewer => "reviewer",
+            Role::Runtime => "runtime",
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == s)
+            .ok_or_else(|| format!("unknown role '{s}'"))
+    }
+}
+
+/// The prefix of every key, so a leaked one is easy to recognise (and scan for).
+pub const KEY_PREFIX: &str = "cally_";
+
+/// A key just issued: the only time the key itself is known to the host.
+#[derive(Debug, Clone, Serialize)]
+pub struct IssuedKey {
+    /// The key: `cally_` and 64 hex digits. Shown once; only its hash is stored.
+    pub key: String,
+    /// Its role.
+    pub role: Role,
+    /// Its tenant; `None` for a platform admin.
+    pub tenant: Option<String>,
+    /// Who holds it.
+    pub label: String,
+    /// When it was issued.
+    pub created_at_ms: i64,
+}
+
+/// The SHA-256 of `key`, in lowercase hex: what the store keeps.
+pub fn key_hash(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// Occurs when a key cannot be issued.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    /// Occurs when the operating system gives no random bytes.
+    #[error("cannot draw random bytes for a key: {0}")]
+    Random(String),
+    /// Occurs when the key's record cannot be stored.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<IssueError> for ApiError {
+    fn from(error: IssueError) -> Self {
+        match error {
+            IssueError::Store(error) => error.into(),
+            other => ApiError::internal(&other),
+        }
+    }
+}
+
+/// Issues a new key for `role` in `tenant` (`None` only for a platform admin),
+/// stores its hash and returns it.
+pub async fn issue_key(
+    store: &dyn Store,
+    tenant: Option<&str>,
+    role: Role,
+    label: &str,
+) -> Result<IssuedKey, IssueError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| IssueError::Random(e.to_string()))?;
+    let key = format!("{KEY_PREFIX}{}", hex::encode(bytes));
+    let created_at_ms = crate::session::now_ms() as i64;
+    store
+        .insert_api_key(&ApiKeyRecord {
+            key_hash: key_hash(&key),
+            tenant: tenant.map(str::to_owned),
+            role: role.as_str().to_owned(),
+            label: label.to_owned(),
+            created_at_ms,
+        })
+        .await?;
+    Ok(IssuedKey {
+        key,
+        role,
+        tenant: tenant.map(str::to_owned),
+        label: label.to_owned(),
+        created_at_ms,
+    })
+}
+
+/// Keys already looked up, by hash, so a busy runtime key does not cost a
+/// database read per event. Keys are never revoked in this version, so an
+/// entry never goes stale.
+#[derive(Default)]
+pub struct KeyCache {
+    known: RwLock<HashMap<String, Arc<Caller>>>,
+}
+
+impl KeyCache {
+    async fn caller(&self, store: &dyn Store, key: &str) -> Result<Arc<Caller>, ApiError> {
+        let hash = key_hash(key);
+        if let Some(caller) = self
+            .known
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&hash)
+        {
+            return Ok(caller.clone());
+        }
+        let Some(record) = store.api_key(&hash).await? else {
+            return Err(ApiError::unauthorized("unknown API key"));
+        };
+        let role = record
+            .role
+            .parse()
+            .map_err(|e: String| ApiError::internal(&e))?;
+        let caller = Arc::new(Caller {
+            tenant: record.tenant,
+            role,
+            label: record.label,
+        });
+        self.known
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(hash, caller.clone());
+        Ok(caller)
+    }
+}
+
+/// Who is calling: the key's tenant, role and label.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    /// The key's tenant; `None` for a platform admin.
+    pub tenant: Option<String>,
+    /// The key's role.
+    pub role: Role,
+    /// Who holds the key (recorded as the uploader or reviewer).
+    pub label: String,
+}
+
+/// The roles one endpoint admits; implemented by the marker types below.
+pub trait Roles: Send + Sync + 'static {
+    /// The admitted roles.
+    const ROLES: &'static [Role];
+}
+
+macro_rules! roles {
+    ($($(#[$meta:meta])* $name:ident = [$($role:ident),+];)+) => {
+        $(
+            $(#[$meta])*
+            #[derive(Debug)]
+            pub struct $name;
+
+            impl Roles for $name {
+                const ROLES: &'static [Role] = &[$(Role::$role),+];
+            }
+        )+
+    };
+}
+
+roles! {
+    /// Platform admins only.
+    PlatformAdmins = [PlatformAdmin];
+    /// Tenant admins only.
+    TenantAdmins = [TenantAdmin];
+    /// Developers only.
+    Developers = [Developer];
+    /// Reviewers only.
+    Reviewers = [Reviewer];
+    /// Developers and reviewers: reading plugins.
+    PluginReaders = [Developer, Reviewer];
+    /// The runtime only.
+    Runtimes = [Runtime];
+}
+
+/// An authenticated request by a key whose role is one of `R`'s. Extracted
+/// before the path and body, so a request without a key gets 401 and one with
+/// the wrong role 403, whatever else is wrong with it.
+pub struct Auth<R: Roles> {
+    /// The caller.
+    pub caller: Arc<Caller>,
+    _roles: PhantomData<R>,
+}
+
+impl<R: Roles> Auth<R> {
+    /// The caller's tenant (every role but platform admin has one).
+    pub fn tenant(&self) -> &str {
+        self.caller.tenant.as_deref().unwrap_or_default()
+    }
+}
+
+impl<R: Roles> FromRequestParts<Arc<ApiHost>> for Auth<R> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        host: &Arc<ApiHost>,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+            return Err(ApiError::unauthorized(
+                "missing `Authorization: Bearer <key>` header",
+            ));
+        };
+        let key = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|k| k.starts_with(KEY_PREFIX))
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "the Authorization header must be `Bearer cally_<64 hex digits>`",
+                )
+            })?;
+        let caller = host.keys.caller(host.store(), key).await?;
+        if !R::ROLES.contains(&caller.role) {
+            let needed: Vec<&str> = R::ROLES.iter().map(|r| r.as_str()).collect();
+            return Err(ApiError::forbidden(format!(
+                "this endpoint needs a key with role {}; this key has role {}",
+                needed.join(" or "),
+                caller.role
+            )));
+        }
+        if caller.role != Role::PlatformAdmin && caller.tenant.is_none() {
+            return Err(ApiError::internal(&"a tenant key without a tenant"));
+        }
+        tracing::Span::current().record("tenant", caller.tenant.as_deref().unwrap_or("-"));
+        Ok(Self {
+            caller,
+            _roles: PhantomData,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_round_trip_their_spelling() {
+        for role in Role::ALL {
+            assert_eq!(role.as_str().parse::<Role>(), Ok(role));
+        }
+        assert_eq!(
+            "root".parse::<Role>(),
+            Err("unknown role 'root'".to_owned())
+        );
+    }
+
+    #[test]
+    fn the_hash_is_sha256_hex() {
+        assert_eq!(
+            key_hash(""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[tokio::test]
+    async fn an_issued_key_is_stored_only_as_its_hash() {
+        let store = crate::store::SqliteStore::open_in_memory().await.unwrap();
+        store.create_tenant("acme", 1).await.unwrap();
+        let issued = issue_key(&store, Some("acme"), Role::Developer, "dev@acme")
+            .await
+            .unwrap();
+        assert!(issued.key.starts_with(KEY_PREFIX) && issued.key.len() == 70);
+        let record = store
+            .api_key(&key_hash(&issued.key))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(record.role, "developer");
+        assert_eq!(record.tenant.as_deref(), Some("acme"));
+        assert!(store.api_key(&issued.key).await.unwrap().is_none());
+    }
+}

@@ -1,0 +1,398 @@
+//! Live calls: each started call is a [`CallSession`] (one task owning its plugin
+//! instance) kept in a per-host map by tenant and call id. A call is pinned to the
+//! host that started it.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+use super::{ApiError, ApiHost};
+use crate::capabilities::gate::{CallScope, DataGate, Declared};
+use crate::component::World;
+use crate::protocol::{CallEvent, CallStarted, Direction, EndReason};
+use crate::session::{CallOptions, CallRecord, CallSession, EventOutcome, FlowInstance, now_ms};
+use crate::store::CallStart;
+
+/// The body of `POST /v1/calls`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartCall {
+    /// The plugin whose active version runs the call.
+    pub plugin: String,
+    /// The platform's id for the call; unique within the tenant.
+    pub call_id: String,
+    /// The lead on the call, if known; its data is reached only through the
+    /// plugin's manifest and the lead's consents.
+    #[serde(default)]
+    pub lead_id: Option<String>,
+    /// Who placed the call.
+    pub direction: Direction,
+    /// The tenant's campaign, if any.
+    #[serde(default)]
+    pub campaign: Option<String>,
+    /// The caller's locale (BCP 47).
+    pub locale: String,
+    /// The platform's reference to the call's recording, if it is recorded.
+    #[serde(default)]
+    pub recording: Option<String>,
+}
+
+/// The answer to `POST /v1/calls`: which version runs it, and the actions for `started`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallStartedView {
+    /// The call.
+    pub call_id: String,
+    /// The plugin.
+    pub plugin: String,
+    /// Its active version, now running the call.
+    pub plugin_version: String,
+    /// Its component digest.
+    pub component_digest: String,
+    /// What the plugin made of `started`.
+    #[serde(flatten)]
+    pub outcome: EventOutcome,
+}
+
+/// A live call's session and what the API needs to know about it.
+struct LiveCall {
+    session: CallSession,
+    /// The lead on the call: its result is redacted if the lead is erased.
+    lead_id: Option<String>,
+}
+
+/// The calls this host is running, by (tenant, call id).
+#[derive(Default)]
+pub struct LiveCalls {
+    calls: Mutex<HashMap<(String, String), LiveCall>>,
+}
+
+impl LiveCalls {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), LiveCall>> {
+        self.calls.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn session(&self, tenant: &str, call_id: &str) -> Option<CallSession> {
+        self.lock()
+            .get(&(tenant.to_owned(), call_id.to_owned()))
+            .map(|call| call.session.clone())
+    }
+
+    fn remove(&self, tenant: &str, call_id: &str) -> Option<LiveCall> {
+        self.lock().remove(&(tenant.to_owned(), call_id.to_owned()))
+    }
+
+    /// Whether the call is live on this host.
+    pub fn is_live(&self, tenant: &str, call_id: &str) -> bool {
+        self.lock()
+            .contains_key(&(tenant.to_owned(), call_id.to_owned()))
+    }
+
+    /// How many calls are live.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether no call is live.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn drain(&self) -> Vec<((String, String), LiveCall)> {
+        self.lock().drain().collect()
+    }
+}
+
+/// Starts call `request.call_id` of `tenant` with the active version of
+/// `request.plugin`, under its manifest's limits, fallback, purpose and
+/// declared data, and hands it `started`.
+pub async fn start(
+    host: &ApiHost,
+    tenant: &str,
+    request: StartCall,
+) -> Result<CallStartedView, ApiError> {
+    if request.call_id.trim().is_empty() || request.call_id.len() > 128 {
+        return Err(ApiError::unprocessable(
+            "call_id must be 1 to 128 characters",
+        ));
+    }
+    let store = host.store();
+    if let Some(lead) = &request.lead_id
+        && store.lead(tenant, lead).await?.is_none()
+    {
+        return Err(ApiError::not_found(format!("no lead '{lead}'")));
+    }
+    if host.calls.is_live(tenant, &request.call_id)
+        || store.call(tenant, &request.call_id).await?.is_some()
+    {
+        return Err(ApiError::conflict(format!(
+            "call '{}' was already started; call ids are used once",
+            request.call_id
+        )));
+    }
+    let version = host.registry.active(tenant, &request.plugin).await?;
+    let manifest = &version.manifest;
+    if manifest.world != World::CallFlow {
+        return Err(ApiError::conflict(format!(
+            "plugin '{}' is a {} plugin; calls run call-flow plugins",
+            request.plugin, manifest.world
+        )));
+    }
+    let compiled = host.registry.compiled(&version).await?;
+    let sandbox = host.cache.sandbox().clone();
+    let limits = manifest.plugin_limits(sandbox.config())?;
+    let digest = compiled.digest.to_string();
+    let plugin_version = manifest.version.to_string();
+    let scope = CallScope::new(
+        &host.services,
+        tenant,
+        &request.call_id,
+        request.lead_id.clone(),
+        (&manifest.name, &plugin_version, &digest),
+        manifest.purpose,
+        Declared::from_manifest(manifest),
+        request.recording.clone(),
+    );
+    let mut options = CallOptions::new(limits);
+    if let Some(fallback) = manifest.fallback_actions() {
+        options.fallback = fallback;
+    }
+    options.data = Some(DataGate {
+        services: host.services.clone(),
+        scope: Arc::new(scope),
+    });
+    let instance = FlowInstance::start(sandbox.clone(), &compiled, options).await?;
+    let recorded = store
+        .record_call_start(&CallStart {
+            tenant: tenant.to_owned(),
+            call_id: request.call_id.clone(),
+            plugin: manifest.name.clone(),
+            plugin_version: plugin_version.clone(),
+            component_digest: digest.clone(),
+            lead_id: request.lead_id.clone(),
+            started_at_ms: now_ms() as i64,
+        })
+        .await;
+    if let Err(error) = recorded {
+        // Two starts of one call id racing: the second finds the first's row.
+        return Err(match store.call(tenant, &request.call_id).await {
+            Ok(Some(_)) => ApiError::conflict(format!(
+                "call '{}' was already started; call ids are used once",
+                request.call_id
+            )),
+            _ => error.into(),
+        });
+    }
+    let session = CallSession::spawn(instance, sandbox.config().idle_timeout);
+    host.calls.lock().insert(
+        (tenant.to_owned(), request.call_id.clone()),
+        LiveCall {
+            session: session.clone(),
+            lead_id: request.lead_id.clone(),
+        },
+    );
+    tracing::info!(tenant, call_id = %request.call_id, plugin = %manifest.name, version = %plugin_version, "call started");
+    let started = CallEvent::Started(CallStarted {
+        call_id: request.call_id.clone(),
+        direction: request.direction,
+        campaign: request.campaign,
+        started_at_ms: None,
+        locale: request.locale,
+    });
+    host.metrics.call_started();
+    let outcome = session
+        .event(started)
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    host.metrics.event(&outcome);
+    Ok(CallStartedView {
+        call_id: request.call_id,
+        plugin: manifest.name.clone(),
+        plugin_version,
+        component_digest: digest,
+        outcome,
+    })
+}
+
+/// Hands `event` to the live call's plugin and returns its outcome.
+pub async fn event(
+    host: &ApiHost,
+    tenant: &str,
+    call_id: &str,
+    event: CallEvent,
+) -> Result<EventOutcome, ApiError> {
+    event.validate()?;
+    if matches!(event, CallEvent::Started(_)) {
+        return Err(ApiError::unprocessable(
+            "a call starts once, with POST /v1/calls; `started` cannot be posted as an event",
+        ));
+    }
+    let Some(session) = host.calls.session(tenant, call_id) else {
+        return Err(not_live(host, tenant, call_id).await);
+    };
+    match session.event(event).await {
+        Ok(outcome) => {
+            host.metrics.event(&outcome);
+            Ok(outcome)
+        }
+        Err(closed) => {
+            host.calls.remove(tenant, call_id);
+            Err(ApiError::conflict(format!("call '{call_id}': {closed}")))
+        }
+    }
+}
+
+/// Ends the live call: frees its plugin, stores its record and returns it.
+pub async fn end(host: &ApiHost, tenant: &str, call_id: &str) -> Result<CallRecord, ApiError> {
+    let Some(call) = host.calls.remove(tenant, call_id) else {
+        return Err(not_live(host, tenant, call_id).await);
+    };
+    let record = call
+        .session
+        .finish()
+        .await
+        .map_err(|closed| ApiError::conflict(format!("call '{call_id}': {closed}")))?;
+    store_end(host, tenant, call_id, call.lead_id.as_deref(), &record).await?;
+    host.metrics.call_ended();
+    Ok(record)
+}
+
+/// What an erased lead's calls keep as their result.
+pub fn erased_note() -> serde_json::Value {
+    serde_json::json!({"redacted": "the call's lead was erased"})
+}
+
+async fn store_end(
+    host: &ApiHost,
+    tenant: &str,
+    call_id: &str,
+    lead_id: Option<&str>,
+    record: &CallRecord,
+) -> Result<(), ApiError> {
+    let erased = match lead_id {
+        Some(lead) => host
+            .store()
+            .lead(tenant, lead)
+            .await?
+            .is_none_or(|lead| lead.erased_at_ms.is_some()),
+        None => false,
+    };
+    let result = if erased {
+        erased_note()
+    } else {
+        serde_json::to_value(record).map_err(|e| ApiError::internal(&e))?
+    };
+    host.store()
+        .record_call_end(tenant, call_id, now_ms() as i64, &result)
+        .await?;
+    tracing::info!(tenant, call_id, events = record.events, "call ended");
+    Ok(())
+}
+
+/// The error for a call that is not live here: never started (404), or over (409).
+async fn not_live(host: &ApiHost, tenant: &str, call_id: &str) -> ApiError {
+    match host.store().call(tenant, call_id).await {
+        Ok(Some(_)) => ApiError::conflict(format!("call '{call_id}' has ended")),
+        Ok(None) => ApiError::not_found(format!("no call '{call_id}'")),
+        Err(error) => error.into(),
+    }
+}
+
+/// Ends every live call (at shutdown): each plugin is told the call ended,
+/// then freed, and its record stored.
+pub async fn end_all(host: &ApiHost) {
+    for ((tenant, call_id), LiveCall { session, lead_id }) in host.calls.drain() {
+        let _ = session
+            .event(CallEvent::Ended {
+                reason: EndReason::NetworkError,
+            })
+            .await;
+        match session.finish().await {
+            Ok(record) => {
+                if let Err(error) =
+                    store_end(host, &tenant, &call_id, lead_id.as_deref(), &record).await
+                {
+                    tracing::warn!(tenant = %tenant, call_id = %call_id, %error, "cannot store the end of a call at shutdown");
+                }
+            }
+            Err(closed) => {
+                tracing::info!(tenant = %tenant, call_id = %call_id, %closed, "call already over at shutdown")
+            }
+        }
+    }
+}
+
+/// The HTTP handlers of `/v1/calls` (role runtime).
+pub mod handlers {
+    use std::sync::Arc;
+
+    use axum::Json;
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use serde::Serialize;
+
+    use super::{CallStartedView, StartCall};
+    use crate::api::auth::{Auth, Runtimes};
+    use crate::api::{ApiError, ApiHost, ApiJson, ApiPath};
+    use crate::protocol::CallEvent;
+    use crate::session::{CallRecord, EventOutcome};
+
+    /// `POST /v1/calls`: starts a call; answers the actions for `started`.
+    pub async fn start(
+        auth: Auth<Runtimes>,
+        State(host): State<Arc<ApiHost>>,
+        ApiJson(request): ApiJson<StartCall>,
+    ) -> Result<(StatusCode, Json<CallStartedView>), ApiError> {
+        let view = super::start(&host, auth.tenant(), request).await?;
+        Ok((StatusCode::CREATED, Json(view)))
+    }
+
+    /// `POST /v1/calls/{call_id}/events`: one event in, the plugin's outcome out.
+    pub async fn event(
+        auth: Auth<Runtimes>,
+        State(host): State<Arc<ApiHost>>,
+        ApiPath(call_id): ApiPath<String>,
+        ApiJson(event): ApiJson<CallEvent>,
+    ) -> Result<Json<EventOutcome>, ApiError> {
+        Ok(Json(
+            super::event(&host, auth.tenant(), &call_id, event).await?,
+        ))
+    }
+
+    /// `POST /v1/calls/{call_id}/end`: ends the call; answers what happened on it.
+    pub async fn end(
+        auth: Auth<Runtimes>,
+        State(host): State<Arc<ApiHost>>,
+        ApiPath(call_id): ApiPath<String>,
+    ) -> Result<Json<CallRecord>, ApiError> {
+        Ok(Json(super::end(&host, auth.tenant(), &call_id).await?))
+    }
+
+    /// A call as `GET /v1/calls/{call_id}` shows it.
+    #[derive(Serialize)]
+    pub struct CallView {
+        /// Whether it is running on this host.
+        live: bool,
+        /// The call as stored; its `result` (actions, data uses, failure) once ended.
+        #[serde(flatten)]
+        call: crate::store::CallRecord,
+    }
+
+    /// `GET /v1/calls/{call_id}`: the call, and its result once it ended.
+    pub async fn get(
+        auth: Auth<Runtimes>,
+        State(host): State<Arc<ApiHost>>,
+        ApiPath(call_id): ApiPath<String>,
+    ) -> Result<Json<CallView>, ApiError> {
+        let tenant = auth.tenant();
+        let call = host
+            .store()
+            .call(tenant, &call_id)
+            .await?
+            .ok_or_else(|| ApiError::not_found(format!("no call '{call_id}'")))?;
+        Ok(Json(CallView {
+            live: host.calls.is_live(tenant, &call_id),
+            call,
+        }))
+    }
+}

@@ -1,0 +1,238 @@
+//! The one error type every handler returns: [`ApiError`], rendered as an RFC 9457
+//! `application/problem+json` document. Library errors convert into it with `From`,
+//! so handlers use `?`; internal details are logged, the client gets a safe message.
+
+use axum::Json;
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::registry::RegistryError;
+use crate::component::ComponentError;
+use crate::manifest::{ApprovalError, ManifestErrors, Problem};
+use crate::protocol::InvalidEvent;
+use crate::store::StoreError;
+
+/// An error answered to an API client: a status, a stable kind, and a detail
+/// naming what was wrong.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// A stable, kebab-case name of the kind of problem, such as `not-found`;
+    /// the problem's `type` is `urn:cally:problem:<kind>`.
+    pub kind: &'static str,
+    /// What exactly was wrong, for the client.
+    pub detail: String,
+    /// Every problem found in an uploaded manifest or component, when there are several.
+    pub problems: Vec<Problem>,
+}
+
+/// The JSON body of an error response.
+#[derive(Debug, Serialize)]
+struct ProblemDocument<'a> {
+    r#type: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    #[serde(skip_serializing_if = "<[Problem]>::is_empty")]
+    problems: &'a [Problem],
+}
+
+impl ApiError {
+    /// An error with `status`, `kind` and `detail`.
+    pub fn new(status: StatusCode, kind: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            status,
+            kind,
+            detail: detail.into(),
+            problems: Vec::new(),
+        }
+    }
+
+    /// 400: the request itself is malformed.
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad-request", detail)
+    }
+
+    /// 401: no key, or a key that was never issued.
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", detail)
+    }
+
+    /// 403: the key's role may not do this.
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", detail)
+    }
+
+    /// 404: no such resource in the key's tenant (another tenant's answers the same).
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not-found", detail)
+    }
+
+    /// 409: the resource is not in a state that allows this.
+    pub fn conflict(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::CONFLICT, "conflict", detail)
+    }
+
+    /// 413: the body is larger than the endpoint accepts.
+    pub fn too_large(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, "payload-too-large", detail)
+    }
+
+    /// 422: well-formed, but refused (a manifest or component that fails its checks).
+    pub fn unprocessable(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", detail)
+    }
+
+    /// 500: the host failed; `error` is logged, the client is told nothing of it.
+    pub fn internal(error: &dyn std::fmt::Display) -> Self {
+        tracing::error!(%error, "request failed inside the host");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "the host failed to complete the request; the error is in its log",
+        )
+    }
+
+    fn title(&self) -> &'static str {
+        self.status.canonical_reason().unwrap_or("Error")
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.status.as_u16(), self.kind, self.detail)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let document = ProblemDocument {
+            r#type: format!("urn:cally:problem:{}", self.kind),
+            title: self.title(),
+            status: self.status.as_u16(),
+            detail: &self.detail,
+            problems: &self.problems,
+        };
+        let mut response = (self.status, Json(&document)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if self.status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        let status = rejection.status();
+        let detail = rejection.body_text();
+        match status {
+            StatusCode::PAYLOAD_TOO_LARGE => {
+                Self::too_large(format!("request body too large: {detail}"))
+            }
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::new(
+                status,
+                "unsupported-media-type",
+                "expected a JSON body with `Content-Type: application/json`",
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY => {
+                Self::unprocessable(format!("invalid JSON body: {detail}"))
+            }
+            _ => Self::bad_request(format!("invalid JSON body: {detail}")),
+        }
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::bad_request(format!("invalid path: {}", rejection.body_text()))
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::bad_request(format!("invalid query string: {}", rejection.body_text()))
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> Self {
+        match &error {
+            StoreError::UnknownLead { lead, .. } => Self::not_found(format!("no lead '{lead}'")),
+            StoreError::NotFound { what, .. } => Self::not_found(format!("no {what}")),
+            StoreError::LeadErased { lead, .. } => Self::conflict(format!(
+                "lead '{lead}' was erased; it cannot be changed or given consent"
+            )),
+            StoreError::Conflict { what, .. } => Self::conflict(format!("{what} already exists")),
+            StoreError::Invalid { .. } => Self::unprocessable(error.to_string()),
+            _ => Self::internal(&error),
+        }
+    }
+}
+
+impl From<ManifestErrors> for ApiError {
+    fn from(errors: ManifestErrors) -> Self {
+        let mut error = Self::unprocessable(format!("the manifest was refused:\n{errors}"));
+        error.kind = "invalid-manifest";
+        error.problems = errors.problems;
+        error
+    }
+}
+
+impl From<ComponentError> for ApiError {
+    fn from(error: ComponentError) -> Self {
+        let mut api = Self::unprocessable(format!("the component was refused: {error}"));
+        api.kind = "invalid-component";
+        api
+    }
+}
+
+impl From<ApprovalError> for ApiError {
+    fn from(error: ApprovalError) -> Self {
+        match error {
+            ApprovalError::NotUploaded { .. } => Self::not_found(error.to_string()),
+            _ => Self::conflict(error.to_string()),
+        }
+    }
+}
+
+impl From<InvalidEvent> for ApiError {
+    fn from(error: InvalidEvent) -> Self {
+        Self::unprocessable(error.to_string())
+    }
+}
+
+impl From<RegistryError> for ApiError {
+    fn from(error: RegistryError) -> Self {
+        match error {
+            RegistryError::NotFound(what) => Self::not_found(format!("no {what}")),
+            RegistryError::NoActiveVersion { plugin } => Self::conflict(format!(
+                "plugin '{plugin}' has no active version; a reviewer must approve and activate one"
+            )),
+            RegistryError::Manifest(errors) => errors.into(),
+            RegistryError::Component(error) => error.into(),
+            RegistryError::Rejected { problems } => {
+                let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+                let mut api = Self::unprocessable(format!(
+                    "the component does not match its manifest:\n{}",
+                    lines.join("\n")
+                ));
+                api.kind = "invalid-component";
+                api.problems = problems;
+                api
+            }
+            RegistryError::Approval(error) => error.into(),
+            RegistryError::Store(error) => error.into(),
+            RegistryError::Replay { .. } => Self::internal(&error),
+        }
+    }
+}

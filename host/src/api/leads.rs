@@ -1,0 +1,433 @@
+//! `/v1/leads` and their consents (tenant admin). A withdrawal counts from the
+//! next read, in live calls too: every read loads the lead's consents afresh.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::auth::TenantAdmins;
+use super::{ApiError, ApiHost, ApiJson, ApiPath, Auth};
+use crate::consent::{AgeStatus, Channel, ConsentRecord, Purpose};
+use crate::store::{Lead, NewConsent};
+
+/// The body of `POST /v1/leads`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewLead {
+    /// The tenant's id for the lead: 1 to 128 characters.
+    lead_id: String,
+    /// Full name.
+    #[serde(default)]
+    name: Option<String>,
+    /// Phone number.
+    #[serde(default)]
+    phone: Option<String>,
+    /// Email address.
+    #[serde(default)]
+    email: Option<String>,
+    /// Location.
+    #[serde(default)]
+    location: Option<String>,
+    /// Preferred language.
+    #[serde(default)]
+    language: Option<String>,
+    /// Free-form preferences, a JSON object.
+    #[serde(default)]
+    preferences: Option<Map<String, Value>>,
+    /// `adult`, `minor` or `unknown` (the default; treated as a minor).
+    #[serde(default = "unknown_age")]
+    age: AgeStatus,
+    /// Whether processing is restricted (every read denied).
+    #[serde(default)]
+    restricted: bool,
+}
+
+fn unknown_age() -> AgeStatus {
+    AgeStatus::Unknown
+}
+
+impl NewLead {
+    /// The lead this body describes, for `tenant`; the error names what is wrong.
+    fn into_lead(self, tenant: &str) -> Result<Lead, String> {
+        if self.lead_id.trim().is_empty() || self.lead_id.len() > 128 {
+            return Err(format!(
+                "lead_id '{}' must be 1 to 128 characters",
+                self.lead_id
+            ));
+        }
+        let mut lead = Lead::new(tenant, self.lead_id);
+        lead.name = self.name;
+        lead.phone = self.phone;
+        lead.email = self.email;
+        lead.location = self.location;
+        lead.language = self.language;
+        lead.preferences = self.preferences;
+        lead.age = self.age;
+        lead.restricted = self.restricted;
+        Ok(lead)
+    }
+}
+
+/// `POST /v1/leads`: creates a lead (409 if the id is taken).
+pub async fn create(
+    auth: Auth<TenantAdmins>,
+    State(host): State<Arc<ApiHost>>,
+    ApiJson(body): ApiJson<NewLead>,
+) -> Result<(StatusCode, Json<Lead>), ApiError> {
+    let tenant = auth.tenant();
+    let lead = body.into_lead(tenant).map_err(ApiError::unprocessable)?;
+    // One transaction, refused whole if the id is taken (never an overwrite).
+    host.store()
+        .insert_leads(tenant, std::slice::from_ref(&lead))
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(self::lead(&host, tenant, &lead.lead_id).await?),
+    ))
+}
+
+/// `GET /v1/leads`: every lead of the tenant.
+pub async fn list(
+    auth: Auth<TenantAdmins>,
+    State(host): State<Arc<ApiHost>>,
+) -> Result<Json<Vec<Lead>>, ApiError> {
+    Ok(Json(host.store().leads(auth.tenant()).await?))
+}
+
+async fn lead(host: &ApiHost, tenant: &str, id: &str) -> Result<Lead, ApiError> {
+    host.store()
+        .lead(tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no lead '{id}'")))
+}
+
+/// `GET /v1/leads/{id}`: one lead.
+pub async fn get(
+    auth: Auth<TenantAdmins>,
+    State(host): State<Arc<ApiHost>>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Lead>, ApiError> {
+    Ok(Json(lead(&host, auth.tenant(), &id).await?))
+}
+
+/// The body of `POST /v1/leads/{id}/consents`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewConsentBody {
+    /// What it allows.
+    purpose: Purpose,
+    /// The channel it covers, for messages.
+    #[serde(default)]
+    channel: Option<Channel>,
+    /// When it was given; now if absent.
+    #[serde(default)]
+    granted_at_ms: Option<i64>,
+    /// When it lapses, if it does.
+    #[serde(default)]
+    expires_at_ms: Option<i64>,
+    /// Where it was collected (`web-form`, `call`, ...).
+    source: String,
+    /// What proves it (a form id, a recording reference, ...).
+    evidence: String,
+    /// A verifiable parental consent.
+    #[serde(default)]
+    parental: bool,
+}
+
+/// `POST /v1/leads/{id}/consents`: records a consent.
+pub async fn grant(
+    auth: Auth<TenantAdmins>,
+    State(host): State<Arc<ApiHost>>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<NewConsentBody>,
+) -> Result<(StatusCode, Json<ConsentRecord>), ApiError> {
+    let consent = host
+        .store()
+        .grant_consent(&NewConsent {
+            tenant: auth.tenant().to_owned(),
+            lead_id: id,
+            purpose: body.purpose,
+            channel: body.channel,
+            granted_at_ms: body
+                .granted_at_ms
+                .unwrap_or(crate::session::now_ms() as i64),
+            expires_at_ms: body.expires_at_ms,
+            source: body.source,
+            evidence: body.evidence,
+            parental: body.parental,
+        })
+        .await?;
+    Ok((StatusCode::CREATED, Json(consent)))
+}
+
+/// `GET /v1/leads/{id}/consents`: the lead's consent history, oldest first.
+pub async fn consents(
+    auth: Auth<TenantAdmins>,
+    State(host): State<Arc<ApiHost>>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Vec<ConsentRecord>>, ApiError> {
+    let tenant = auth.tenant();
+    lead(&host, tenant, &id).await?;
+    Ok(Json(host.store().consents(tenant, &id).await?))
+}
+
+/// `POST /v1/leads/{id}/consents/{consent_id}/withdraw`: withdraws a consent
+/// from now on; the next read (in a live call too) is denied.
+pub async fn withdraw(
+    auth: Auth<TenantAdmins>,
+    State(host): State<Arc<ApiHost>>,
+    ApiPath((id, consent_id)): ApiPath<(String, i64)>,
+) -> Result<Json<ConsentRecord>, ApiError> {
+    let tenant = auth.tenant();
+    let owned = host
+        .store()
+        .consents(tenant, &id)
+        .await?
+        .iter()
+        .any(|c| c.id == consent_id);
+    if !owned {
+        return Err(ApiError::not_found(format!(
+            "no consent {consent_id} of lead '{id}'"
+        )));
+    }
+    let now = crate::session::now_ms() as i64;
+    Ok(Json(
+        host.store()
+            .withdraw_consent(tenant, consent_id, now)
+            .await?,
+    ))
+}
+
+/// `PATCH /v1/leads/{id}`: corrects a lead. The body is a JSON object of the
+/// fields to change (`name`, `phone`, `email`, `location`, `language`,
+/// `preferences`, `age`, `restricted`); `null` clears a field.
+pub async fn correct(
+    auth: Auth<TenantAdmins>,
+    State(host): State<Arc<ApiHost>>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(patch): ApiJson<Map<String, Value>>,
+) -> Result<Json<Lead>, ApiError> {
+    let tenant = auth.tenant();
+    let current = lead(&host, tenant, &id).await?;
+    if patch.contains_key("lead_id") {
+        return Err(ApiError::unprocessable(
+            "a lead's id cannot be corrected; create a new lead instead",
+        ));
+    }
+    let mut merged = match serde_json::to_value(&current) {
+        Ok(Value::Object(map)) => map,
+        _ => {
+            return Err(ApiError::internal(
+                &"a lead does not serialize to an object",
+            ));
+        }
+    };
+    for output_only in ["tenant", "erased_at_ms", "created_at_ms", "updated_at_ms"] {
+        merged.remove(output_only);
+    }
+    merged.extend(patch);
+    let body: NewLead = serde_json::from_value(Value::Object(merged))
+        .map_err(|e| ApiError::unprocessable(format!("invalid correction: {e}")))?;
+    let corrected = body.into_lead(tenant).map_err(ApiError::unprocessable)?;
+    host.store().upsert_lead(&corrected).await?;
+    Ok(Json(lead(&host, tenant, &id).await?))
+}
+
+/// The answer to a refused import: every rejected row, and nothing imported.
+#[derive(Debug, Serialize)]
+pub struct ImportReport {
+    /// Leads imported: all of them, or none.
+    imported: usize,
+    /// Every row that was refused, with why.
+    rejected: Vec<RejectedRow>,
+}
+
+/// One refused row of an import.
+#[derive(Debug, Serialize)]
+pub struct RejectedRow {
+    /// The row's number: 1 for the first lead (in a CSV, the line after the header).
+    row: usize,
+    /// The row's lead id, if it had one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lead_id: Option<String>,
+    /// What is wrong with it.
+    error: String,
+}
+
+/// One row of a contact list: parsed, or refused with its lead id (if it had
+/// one) and why.
+type Row = Result<NewLead, (Option<String>, String)>;
+
+/// The largest import body.
+pub const IMPORT_BODY_LIMIT: usize = 8 << 20;
+
+/// `POST /v1/leads/import`: a contact list, as JSON (an array of lead objects,
+/// as `POST /v1/leads` takes) or CSV (`Content-Type: text/csv`; a header row of
+/// `lead_id`, `name`, `phone`, `email`, `location`, `language`, `age`,
+/// `restricted`, `preferences` (a JSON object), any subset but `lead_id`).
+/// Every row is checked; if any is refused (malformed, duplicated in the
+/// list, or an id the tenant has already), the answer lists every refused row
+/// and nothing is imported.
+pub async fn import(
+    auth: Auth<TenantAdmins>,
+    State(host): State<Arc<ApiHost>>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(StatusCode, Json<ImportReport>), ApiError> {
+    let tenant = auth.tenant();
+    let body = body.map_err(|rejection| match rejection.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large(format!(
+            "the contact list is larger than {IMPORT_BODY_LIMIT} bytes; split it"
+        )),
+        _ => ApiError::bad_request(rejection.body_text()),
+    })?;
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let rows: Vec<Result<NewLead, (Option<String>, String)>> =
+        if content_type.starts_with("text/csv") {
+            csv_rows(&body)?
+        } else if content_type.starts_with("application/json") {
+            let values: Vec<Value> = serde_json::from_slice(&body).map_err(|e| {
+                ApiError::bad_request(format!("the contact list is not a JSON array: {e}"))
+            })?;
+            values
+                .into_iter()
+                .map(|value| {
+                    let lead_id = value
+                        .get("lead_id")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    serde_json::from_value(value).map_err(|e| (lead_id, e.to_string()))
+                })
+                .collect()
+        } else {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported-media-type",
+                "send the contact list as `application/json` (an array of leads) or `text/csv`",
+            ));
+        };
+    let total = rows.len();
+    let mut leads = Vec::with_capacity(rows.len());
+    let mut rejected = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (index, row) in rows.into_iter().enumerate() {
+        let number = index + 1;
+        let checked = row.and_then(|body| {
+            let id = body.lead_id.clone();
+            body.into_lead(tenant).map_err(|e| (Some(id), e))
+        });
+        match checked {
+            Ok(lead) if !seen.insert(lead.lead_id.clone()) => rejected.push(RejectedRow {
+                row: number,
+                error: format!("lead '{}' appears twice in the list", lead.lead_id),
+                lead_id: Some(lead.lead_id),
+            }),
+            Ok(lead) => leads.push((number, lead)),
+            Err((lead_id, error)) => rejected.push(RejectedRow {
+                row: number,
+                lead_id,
+                error,
+            }),
+        }
+    }
+    for (number, lead) in &leads {
+        if host.store().lead(tenant, &lead.lead_id).await?.is_some() {
+            rejected.push(RejectedRow {
+                row: *number,
+                lead_id: Some(lead.lead_id.clone()),
+                error: format!("lead '{}' already exists", lead.lead_id),
+            });
+        }
+    }
+    if !rejected.is_empty() {
+        rejected.sort_by_key(|r| r.row);
+        let lines: Vec<String> = rejected
+            .iter()
+            .map(|r| format!("row {}: {}", r.row, r.error))
+            .collect();
+        let mut error = ApiError::unprocessable(format!(
+            "{} of {total} rows refused; nothing was imported:\n{}",
+            rejected.len(),
+            lines.join("\n")
+        ));
+        error.kind = "import-refused";
+        return Err(error);
+    }
+    let leads: Vec<Lead> = leads.into_iter().map(|(_, lead)| lead).collect();
+    host.store().insert_leads(tenant, &leads).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(ImportReport {
+            imported: leads.len(),
+            rejected,
+        }),
+    ))
+}
+
+/// The rows of a CSV contact list, each parsed or refused with why.
+fn csv_rows(body: &[u8]) -> Result<Vec<Row>, ApiError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(body);
+    let headers = reader
+        .headers()
+        .map_err(|e| ApiError::bad_request(format!("the CSV has no readable header row: {e}")))?
+        .clone();
+    const COLUMNS: [&str; 9] = [
+        "lead_id",
+        "name",
+        "phone",
+        "email",
+        "location",
+        "language",
+        "age",
+        "restricted",
+        "preferences",
+    ];
+    if let Some(unknown) = headers.iter().find(|h| !COLUMNS.contains(h)) {
+        return Err(ApiError::bad_request(format!(
+            "unknown CSV column '{unknown}'; the columns are {}",
+            COLUMNS.join(", ")
+        )));
+    }
+    if !headers.iter().any(|h| h == "lead_id") {
+        return Err(ApiError::bad_request("the CSV needs a lead_id column"));
+    }
+    Ok(reader
+        .records()
+        .map(|record| {
+            let record = record.map_err(|e| (None, format!("unreadable CSV row: {e}")))?;
+            let mut object = Map::new();
+            for (column, cell) in headers.iter().zip(record.iter()) {
+                if cell.is_empty() {
+                    continue;
+                }
+                let value = match column {
+                    "restricted" => match cell {
+                        "true" => Value::Bool(true),
+                        "false" => Value::Bool(false),
+                        other => Value::String(other.to_owned()),
+                    },
+                    "preferences" => serde_json::from_str(cell)
+                        .map_err(|e| (None, format!("preferences is not a JSON object: {e}")))?,
+                    _ => Value::String(cell.to_owned()),
+                };
+                object.insert(column.to_owned(), value);
+            }
+            let lead_id = object
+                .get("lead_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
+            serde_json::from_value(Value::Object(object)).map_err(|e| (lead_id, e.to_string()))
+        })
+        .collect())
+}

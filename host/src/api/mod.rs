@@ -1,0 +1,256 @@
+//! The HTTP API behind `cally serve`: axum, JSON, API keys with roles, every
+//! request scoped to its key's tenant.
+//!
+//! - `mod.rs`: [`ApiHost`] (what one host shares), [`app`] (the router) and [`serve`].
+//! - `auth.rs`: [`Role`], key issue and hashing, the [`Auth`] extractor (401/403).
+//! - `error.rs`: [`ApiError`], the `application/problem+json` answer to every error.
+//! - `extract.rs`: JSON, path and query extractors rejecting with [`ApiError`].
+//! - `registry.rs`: [`PluginRegistry`], uploads and the persisted approval state.
+//! - `calls.rs`: live calls, one [`crate::session::CallSession`] each.
+//! - `tenants.rs`, `plugins.rs`, `leads.rs`, `rights.rs`, `audit.rs`: the
+//!   handlers, thin: parse, call the library, format.
+//! - `metrics.rs`: `GET /metrics`, host-wide counters in the Prometheus text format.
+//! - `demo.rs`: the demo tenant of `cally serve --demo`.
+//!
+//! A resource of another tenant answers 404 exactly as a missing one: every
+//! lookup takes the caller's tenant, so another tenant's rows are never found.
+
+mod audit;
+mod auth;
+pub mod calls;
+pub mod demo;
+mod error;
+mod extract;
+mod leads;
+mod metrics;
+mod plugins;
+pub mod registry;
+mod rights;
+mod tenants;
+
+pub use auth::{Auth, Caller, IssueError, IssuedKey, KEY_PREFIX, Role, issue_key, key_hash};
+pub use error::ApiError;
+pub use extract::{ApiJson, ApiPath, ApiQuery};
+pub use registry::{PluginRegistry, RegistryError};
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath};
+use axum::http::Request;
+use axum::routing::{get, post};
+use tower_http::trace::TraceLayer;
+
+use crate::audit::{AuditWriter, PseudonymKeyError, Pseudonymizer};
+use crate::capabilities::gate::DataServices;
+use crate::component::{ArtifactStore, ComponentCache};
+use crate::sandbox::{Sandbox, SandboxConfig, SandboxError};
+use crate::store::{SqliteStore, Store, StoreError};
+
+/// Occurs when a host cannot be opened on its data directory.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// Occurs when the database cannot be opened or migrated.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Occurs when the pseudonym key cannot be loaded or created.
+    #[error(transparent)]
+    PseudonymKey(#[from] PseudonymKeyError),
+    /// Occurs when the sandbox's engine cannot be built.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    /// Occurs when the precompiled-artifact directory cannot be opened.
+    #[error("cannot open the artifact directory '{path}': {source}")]
+    Artifacts {
+        /// The directory.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The largest request body, except uploads.
+pub const BODY_LIMIT: usize = 1 << 20;
+/// The largest component an upload may carry.
+pub const COMPONENT_LIMIT: usize = 8 << 20;
+/// The largest upload body: the component in base64 (4/3 of its size) and the manifest.
+pub const UPLOAD_BODY_LIMIT: usize = COMPONENT_LIMIT / 3 * 4 + (1 << 20);
+
+/// What one host shares between requests.
+pub struct ApiHost {
+    /// Store, audit writer and pseudonym key: every call's data gate uses them.
+    pub services: Arc<DataServices>,
+    /// Compiled plugins (in memory and as artifacts on disk).
+    pub cache: Arc<ComponentCache>,
+    /// Each tenant's plugins and their release state.
+    pub registry: PluginRegistry,
+    /// The calls running on this host.
+    pub calls: calls::LiveCalls,
+    /// Counters behind `GET /metrics`.
+    pub metrics: metrics::ApiMetrics,
+    /// API keys already looked up.
+    keys: auth::KeyCache,
+}
+
+impl ApiHost {
+    /// A host over `services`, running plugins compiled by `cache`.
+    pub fn new(services: Arc<DataServices>, cache: Arc<ComponentCache>) -> Arc<Self> {
+        Arc::new(Self {
+            registry: PluginRegistry::new(services.store.clone(), cache.clone()),
+            services,
+            cache,
+            calls: calls::LiveCalls::default(),
+            metrics: metrics::ApiMetrics::default(),
+            keys: auth::KeyCache::default(),
+        })
+    }
+
+    /// Opens a host on `data_dir`: the SQLite store, the audit writer, the
+    /// pseudonym key, a sandbox with `config`, and precompiled artifacts under
+    /// `<data_dir>/artifacts`. Returns the SQLite store too, to close it at the end.
+    pub async fn open(
+        data_dir: &std::path::Path,
+        config: SandboxConfig,
+    ) -> Result<(Arc<Self>, SqliteStore), OpenError> {
+        let sqlite = SqliteStore::open(data_dir).await?;
+        let store: Arc<dyn Store> = Arc::new(sqlite.clone());
+        let pseudonyms = Pseudonymizer::load_or_create(data_dir)?;
+        let audit = AuditWriter::spawn(store.clone());
+        let sandbox = Sandbox::new(config)?;
+        let path = data_dir.join("artifacts");
+        let artifacts = ArtifactStore::open(&path, sandbox.engine())
+            .map_err(|source| OpenError::Artifacts { path, source })?;
+        let cache = Arc::new(ComponentCache::new(sandbox, Some(artifacts)));
+        let services = Arc::new(DataServices {
+            store,
+            audit,
+            pseudonyms,
+        });
+        Ok((Self::new(services, cache), sqlite))
+    }
+
+    /// The store.
+    pub fn store(&self) -> &dyn Store {
+        self.services.store.as_ref()
+    }
+
+    /// Issues the first platform admin key if there is none yet; returns it
+    /// (the only time it is shown), or `None` if one exists.
+    pub async fn bootstrap_platform_admin(&self) -> Result<Option<IssuedKey>, IssueError> {
+        if self.store().has_platform_admin_key().await? {
+            return Ok(None);
+        }
+        issue_key(self.store(), None, Role::PlatformAdmin, "platform-admin")
+            .await
+            .map(Some)
+    }
+
+    /// Ends every live call, storing each one's record (at shutdown).
+    pub async fn end_live_calls(&self) {
+        calls::end_all(self).await;
+    }
+}
+
+/// The API's routes over `host`, with body limits and request tracing.
+pub fn app(host: Arc<ApiHost>) -> Router {
+    let v1 = Router::new()
+        .route("/tenants", post(tenants::create))
+        .route("/keys", post(tenants::create_key))
+        .route(
+            "/plugins",
+            post(plugins::upload)
+                .layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT))
+                .get(plugins::list),
+        )
+        .route("/plugins/{name}", get(plugins::get))
+        .route("/plugins/{name}/rollback", post(plugins::roll_back))
+        .route(
+            "/plugins/{name}/versions/{version}/inspect",
+            get(plugins::inspect),
+        )
+        .route(
+            "/plugins/{name}/versions/{version}/diff",
+            get(plugins::diff),
+        )
+        .route(
+            "/plugins/{name}/versions/{version}/approve",
+            post(plugins::approve),
+        )
+        .route(
+            "/plugins/{name}/versions/{version}/activate",
+            post(plugins::activate),
+        )
+        .route("/leads", post(leads::create).get(leads::list))
+        .route(
+            "/leads/import",
+            post(leads::import).layer(DefaultBodyLimit::max(leads::IMPORT_BODY_LIMIT)),
+        )
+        .route("/leads/{id}", get(leads::get).patch(leads::correct))
+        .route(
+            "/leads/{id}/consents",
+            post(leads::grant).get(leads::consents),
+        )
+        .route(
+            "/leads/{id}/consents/{consent_id}/withdraw",
+            post(leads::withdraw),
+        )
+        .route("/leads/{id}/access-report", get(rights::access_report))
+        .route("/leads/{id}/restriction", post(rights::restrict))
+        .route("/leads/{id}/erase", post(rights::erase))
+        .route("/calls", post(calls::handlers::start))
+        .route("/calls/{call_id}", get(calls::handlers::get))
+        .route("/calls/{call_id}/events", post(calls::handlers::event))
+        .route("/calls/{call_id}/end", post(calls::handlers::end))
+        .route("/audit", get(audit::query))
+        .route("/audit/export", get(audit::export))
+        .route("/audit/verify", get(audit::verify))
+        .method_not_allowed_fallback(method_not_allowed);
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics::metrics))
+        .method_not_allowed_fallback(method_not_allowed)
+        .nest("/v1", v1)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+            let path = request
+                .extensions()
+                .get::<MatchedPath>()
+                .map(MatchedPath::as_str)
+                .unwrap_or("unmatched");
+            tracing::info_span!("request", method = %request.method(), path, tenant = tracing::field::Empty)
+        }))
+        .with_state(host)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::not_found(format!("no endpoint {}", uri.path()))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method-not-allowed",
+        format!("{} does not take {method}", uri.path()),
+    )
+}
+
+/// Serves `app(host)` on `listener` until `shutdown` completes; then stops
+/// accepting, lets running requests finish, and ends every live call.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    host: Arc<ApiHost>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, app(host.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    host.end_live_calls().await;
+    Ok(())
+}

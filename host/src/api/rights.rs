@@ -1,0 +1,109 @@
+//! Data subjects' rights, exercised through the tenant admin: the access report
+//! (the lead's data, consents, tags, messages, and who read what, when, for which
+//! purpose), restriction (every read denied while set) and erasure (personal data
+//! removed; the audit trail kept under the lead's pseudonym, chain intact).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+
+use super::auth::TenantAdmins;
+use super::{ApiError, ApiHost, ApiJson, ApiPath, Auth};
+use crate::audit::AuditRecord;
+use crate::consent::ConsentRecord;
+use crate::store::{AuditFilter, Lead, LeadTag, OutboxMessage};
+
+/// Everything the tenant holds about one lead, and every use of it.
+#[derive(Debug, Serialize)]
+pub struct AccessReport {
+    /// The lead's record (personal fields empty once erased).
+    lead: Lead,
+    /// The pseudonym the audit log knows the lead by.
+    pseudonym: String,
+    /// Every consent, withdrawn and expired ones included, oldest first.
+    consents: Vec<ConsentRecord>,
+    /// The CRM tags plugins wrote on the lead.
+    tags: Vec<LeadTag>,
+    /// The messages plugins asked to send the lead.
+    messages: Vec<OutboxMessage>,
+    /// Every use of the lead's data, allowed or denied: which plugin (and
+    /// version) read what, when, on which call, for which purpose.
+    uses: Vec<AuditRecord>,
+}
+
+async fn existing(host: &ApiHost, tenant: &str, id: &str) -> Result<Lead, ApiError> {
+    host.store()
+        .lead(tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no lead '{id}'")))
+}
+
+/// `GET /v1/leads/{id}/access-report`: the lead's data and who read it.
+pub async fn access_report(
+    auth: Auth<TenantAdmins>,
+    State(host): State<Arc<ApiHost>>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<AccessReport>, ApiError> {
+    let tenant = auth.tenant();
+    let store = host.store();
+    let lead = existing(&host, tenant, &id).await?;
+    let pseudonym = host.services.pseudonyms.pseudonym(tenant, &id);
+    let filter = AuditFilter {
+        lead: Some(pseudonym.clone()),
+        ..AuditFilter::default()
+    };
+    Ok(Json(AccessReport {
+        consents: store.consents(tenant, &id).await?,
+        tags: store.lead_tags(tenant, &id).await?,
+        messages: store.outbox(tenant, &id).await?,
+        uses: store.audit_records(tenant, &filter).await?,
+        pseudonym,
+        lead,
+    }))
+}
+
+/// The body of `POST /v1/leads/{id}/restriction`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Restriction {
+    /// True: every read of the lead's data is denied `lead-restricted` from the
+    /// next read on; false: lifted.
+    restricted: bool,
+}
+
+/// `POST /v1/leads/{id}/restriction`: sets or lifts the restriction of processing.
+pub async fn restrict(
+    auth: Auth<TenantAdmins>,
+    State(host): State<Arc<ApiHost>>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<Restriction>,
+) -> Result<Json<Lead>, ApiError> {
+    let tenant = auth.tenant();
+    let mut lead = existing(&host, tenant, &id).await?;
+    lead.restricted = body.restricted;
+    host.store().upsert_lead(&lead).await?;
+    Ok(Json(existing(&host, tenant, &id).await?))
+}
+
+/// `POST /v1/leads/{id}/erase`: erases the lead's personal data, tags and
+/// queued messages for good, and the stored results of its calls (whose
+/// actions may quote what was read); consents stay as evidence, the audit log
+/// keeps only the pseudonym. Every later read is denied `lead-erased`.
+pub async fn erase(
+    auth: Auth<TenantAdmins>,
+    State(host): State<Arc<ApiHost>>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Lead>, ApiError> {
+    let tenant = auth.tenant();
+    existing(&host, tenant, &id).await?;
+    let now = crate::session::now_ms() as i64;
+    host.store().erase_lead(tenant, &id, now).await?;
+    let redacted = host
+        .store()
+        .redact_call_results(tenant, &id, &super::calls::erased_note())
+        .await?;
+    tracing::info!(tenant, redacted, "lead erased");
+    Ok(Json(existing(&host, tenant, &id).await?))
+}

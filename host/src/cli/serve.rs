@@ -1,0 +1,123 @@
+//! `cally serve`: the HTTP API on the embedded SQLite store.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+
+use super::BadInput;
+use crate::api::{self, ApiHost};
+use crate::sandbox::SandboxConfig;
+
+/// Arguments of `cally serve`. Each setting comes from its flag, else its
+/// environment variable, else the `--config` file, else the default.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Where the database, the pseudonym key and precompiled plugins live
+    /// [default: ./cally-data].
+    #[arg(long, env = "CALLY_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// The address to listen on; port 0 takes any free port, printed at start
+    /// [default: 127.0.0.1:8080].
+    #[arg(long, env = "CALLY_BIND")]
+    bind: Option<SocketAddr>,
+    /// A TOML file with `data_dir` and `bind`, for what flags and the
+    /// environment leave unset.
+    #[arg(long, env = "CALLY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Also create the demo tenant: the bundled examples approved and active,
+    /// a few leads with consents, and a key for each role (printed).
+    #[arg(long)]
+    demo: bool,
+}
+
+/// The `--config` file.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    /// See [`ServeArgs::data_dir`].
+    data_dir: Option<PathBuf>,
+    /// See [`ServeArgs::bind`].
+    bind: Option<SocketAddr>,
+}
+
+impl ServeArgs {
+    /// The data directory and address: flag or environment, else file, else default.
+    fn settings(&self) -> anyhow::Result<(PathBuf, SocketAddr)> {
+        let file = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    BadInput(format!("cannot read config file {}: {e}", path.display()))
+                })?;
+                toml::from_str::<ConfigFile>(&text)
+                    .map_err(|e| BadInput(format!("config file {}: {e}", path.display())))?
+            }
+            None => ConfigFile::default(),
+        };
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./cally-data"));
+        let bind = self
+            .bind
+            .or(file.bind)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        Ok((data_dir, bind))
+    }
+}
+
+/// Runs `cally serve` until Ctrl-C or SIGTERM.
+pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let (data_dir, bind) = args.settings()?;
+    let (host, sqlite) = ApiHost::open(&data_dir, SandboxConfig::default()).await?;
+
+    if let Some(key) = host.bootstrap_platform_admin().await? {
+        println!("platform-admin key (shown once; keep it): {}", key.key);
+    }
+    if args.demo {
+        let keys = api::demo::seed(&host)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot create the demo tenant: {e}"))?;
+        println!(
+            "demo tenant '{}' (keys shown once):",
+            api::demo::DEMO_TENANT
+        );
+        for key in keys {
+            println!("  {:<13} {}", key.role.as_str(), key.key);
+        }
+    }
+
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind}"))?;
+    println!("listening on http://{}", listener.local_addr()?);
+    api::serve(listener, host, shutdown_signal()).await?;
+    sqlite.close().await;
+    eprintln!("cally: stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    eprintln!("cally: shutting down: no new connections; ending live calls");
+}
