@@ -23,10 +23,10 @@ pub struct EventOutcome {
     /// Log lines the plugin wrote (and printed) while handling the event.
     pub log: Vec<LogLine>,
     /// Wall-clock time the plugin's own code ran.
-    #[serde(rename = "plugin_time_us", serialize_with = "micros")]
+    #[serde(rename = "plugin_time_us", serialize_with = "super::micros")]
     pub plugin_time: Duration,
     /// Time the host spent on the plugin's behalf.
-    #[serde(rename = "host_time_us", serialize_with = "micros")]
+    #[serde(rename = "host_time_us", serialize_with = "super::micros")]
     pub host_time: Duration,
     /// Every use of personal data during the event (reads, messages, tags),
     /// as decided and audited.
@@ -35,10 +35,6 @@ pub struct EventOutcome {
     /// Set when the plugin failed on this event and the fallback was returned.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<PluginFailure>,
-}
-
-fn micros<S: serde::Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_u64(value.as_micros() as u64)
 }
 
 /// What happened on a call, kept for its result and for the lead tagger.
@@ -97,17 +93,7 @@ impl FlowInstance {
                 found: plugin.world(),
             });
         };
-        let config = sandbox.config();
-        let state = PluginState::new(
-            &options.limits,
-            config.max_log_bytes_per_call,
-            options.clock_ms,
-            options.data.clone(),
-        );
-        let mut store = Store::new(sandbox.engine(), state);
-        PluginState::install(&mut store);
-        store.data_mut().budget.start_event();
-        store.set_epoch_deadline(1);
+        let mut store = super::call_store(&sandbox, &options);
         let mut instance = Self {
             running: None,
             options,

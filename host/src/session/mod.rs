@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::capabilities::gate::DataGate;
 use crate::protocol::Action;
-use crate::sandbox::PluginLimits;
+use crate::sandbox::{PluginLimits, PluginState, Sandbox};
 
 /// How one call's plugin runs: its limits, what to do if it fails, and its
 /// access to personal data.
@@ -51,6 +51,32 @@ impl CallOptions {
             data: None,
         }
     }
+}
+
+/// A fresh `Store` for one call of a plugin: nothing granted but what
+/// `options` carries, limits and the deadline check installed, and the clock
+/// of the first event (instantiation counts against it) started.
+fn call_store(sandbox: &Sandbox, options: &CallOptions) -> wasmtime::Store<PluginState> {
+    let state = PluginState::new(
+        &options.limits,
+        sandbox.config().max_log_bytes_per_call,
+        options.clock_ms,
+        options.data.clone(),
+    );
+    let mut store = wasmtime::Store::new(sandbox.engine(), state);
+    PluginState::install(&mut store);
+    store.data_mut().budget.start_event();
+    // Set before instantiating, or the first call would trap at once.
+    store.set_epoch_deadline(1);
+    store
+}
+
+/// Serialises a `Duration` as whole microseconds, for traces and results.
+fn micros<S: serde::Serializer>(
+    value: &std::time::Duration,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(value.as_micros() as u64)
 }
 
 /// The fallback when a tenant configured none: apologise and hang up.

@@ -4,7 +4,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
-use wasmtime::Store;
 
 use super::{CallOptions, PluginFailure};
 use crate::capabilities::actions;
@@ -12,7 +11,7 @@ use crate::capabilities::gate::DataUse;
 use crate::component::{CompiledPlugin, ComponentError, PluginPre, World};
 use crate::protocol::Action;
 use crate::protocol::{CallSummary, validate_tags};
-use crate::sandbox::{LogLine, PluginState, Sandbox};
+use crate::sandbox::{LogLine, Sandbox};
 
 /// What a lead tagger made of a call.
 #[derive(Debug, Clone, Serialize)]
@@ -28,15 +27,11 @@ pub struct TagOutcome {
     /// Log lines the plugin wrote.
     pub log: Vec<LogLine>,
     /// Wall-clock time the plugin's own code ran, instantiation included.
-    #[serde(rename = "plugin_time_us", serialize_with = "micros")]
+    #[serde(rename = "plugin_time_us", serialize_with = "super::micros")]
     pub plugin_time: Duration,
     /// Why the plugin failed, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub failure: Option<PluginFailure>,
-}
-
-fn micros<S: serde::Serializer>(value: &Duration, serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_u64(value.as_micros() as u64)
 }
 
 /// Runs lead-tagger plugins: a fresh instance per finished call.
@@ -61,16 +56,7 @@ impl TaggerRun {
             });
         };
         let config = sandbox.config();
-        let state = PluginState::new(
-            &options.limits,
-            config.max_log_bytes_per_call,
-            options.clock_ms,
-            options.data.clone(),
-        );
-        let mut store = Store::new(sandbox.engine(), state);
-        PluginState::install(&mut store);
-        store.data_mut().budget.start_event();
-        store.set_epoch_deadline(1);
+        let mut store = super::call_store(&sandbox, &options);
 
         let result = match pre.instantiate_async(&mut store).await {
             Ok(bindings) => bindings.call_tag_call(&mut store, &summary.into()).await,
