@@ -247,6 +247,11 @@ impl DataGate {
     /// their audit records in one durable commit, and returns the decisions
     /// (all `audit-unavailable` if the commit failed) with the lead snapshot
     /// they were made on.
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        fields(tenant = %self.scope.tenant, call_id = %self.scope.call_id, plugin = %self.scope.audit.plugin, uses = uses.len())
+    )]
     pub async fn check(
         &self,
         uses: &[(Resource, String)],

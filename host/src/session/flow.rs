@@ -271,6 +271,24 @@ impl FlowInstance {
         self.record.actions.extend_from_slice(actions);
     }
 
+    /// A tracing span for everything this call does, with its tenant, call id
+    /// and plugin when the call has a data scope.
+    pub fn span(&self) -> tracing::Span {
+        match &self.options.data {
+            Some(gate) => {
+                let scope = &gate.scope;
+                tracing::info_span!(
+                    "call",
+                    tenant = %scope.tenant,
+                    call_id = %scope.call_id,
+                    plugin = %scope.audit.plugin,
+                    version = %scope.audit.plugin_version,
+                )
+            }
+            None => tracing::info_span!("call"),
+        }
+    }
+
     /// Whether the plugin is still alive (not failed, call not ended).
     pub fn is_running(&self) -> bool {
         self.running.is_some()

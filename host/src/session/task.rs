@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
 use super::{CallRecord, EventOutcome, FlowInstance};
 use crate::protocol::CallEvent;
@@ -33,7 +34,8 @@ impl CallSession {
     /// when every handle is dropped, or after `idle_timeout` without an event.
     pub fn spawn(instance: FlowInstance, idle_timeout: Duration) -> Self {
         let (commands, receiver) = mpsc::channel(QUEUE_DEPTH);
-        tokio::spawn(run(instance, receiver, idle_timeout));
+        let span = instance.span();
+        tokio::spawn(run(instance, receiver, idle_timeout).instrument(span));
         Self { commands }
     }
 
