@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use super::tagging::{self, CallFacts, TaggerResult};
 use super::{ApiError, ApiHost};
 use crate::capabilities::gate::{CallScope, DataGate, Declared};
 use crate::component::World;
@@ -59,6 +60,19 @@ struct LiveCall {
     session: CallSession,
     /// The lead on the call: its result is redacted if the lead is erased.
     lead_id: Option<String>,
+    /// What the platform said at the start, for the lead taggers' summary.
+    facts: CallFacts,
+}
+
+/// The answer to `POST /v1/calls/{call_id}/end`: what happened on the call,
+/// and what each of the tenant's lead taggers made of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct CallEnded {
+    /// Events, actions, data uses, failure.
+    #[serde(flatten)]
+    pub record: CallRecord,
+    /// One entry per active lead tagger (none when the call had no lead).
+    pub taggers: Vec<TaggerResult>,
 }
 
 /// The calls this host is running, by (tenant, call id).
@@ -189,6 +203,11 @@ pub async fn start(
         LiveCall {
             session: session.clone(),
             lead_id: request.lead_id.clone(),
+            facts: CallFacts {
+                direction: request.direction,
+                campaign: request.campaign.clone(),
+                started_at_ms: now_ms(),
+            },
         },
     );
     tracing::info!(tenant, call_id = %request.call_id, plugin = %manifest.name, version = %plugin_version, "call started");
@@ -242,8 +261,9 @@ pub async fn event(
     }
 }
 
-/// Ends the live call: frees its plugin, stores its record and returns it.
-pub async fn end(host: &ApiHost, tenant: &str, call_id: &str) -> Result<CallRecord, ApiError> {
+/// Ends the live call: frees its plugin, runs the tenant's lead taggers on
+/// it (when it had a lead), stores its record and returns both.
+pub async fn end(host: &ApiHost, tenant: &str, call_id: &str) -> Result<CallEnded, ApiError> {
     let Some(call) = host.calls.remove(tenant, call_id) else {
         return Err(not_live(host, tenant, call_id).await);
     };
@@ -254,7 +274,14 @@ pub async fn end(host: &ApiHost, tenant: &str, call_id: &str) -> Result<CallReco
         .map_err(|closed| ApiError::conflict(format!("call '{call_id}': {closed}")))?;
     store_end(host, tenant, call_id, call.lead_id.as_deref(), &record).await?;
     host.metrics.call_ended();
-    Ok(record)
+    let taggers = match &call.lead_id {
+        Some(lead_id) => {
+            let summary = tagging::summary(call_id, &call.facts, &record, now_ms());
+            tagging::run_lead_taggers(host, tenant, lead_id, &summary, &record).await?
+        }
+        None => Vec::new(),
+    };
+    Ok(CallEnded { record, taggers })
 }
 
 /// What an erased lead's calls keep as their result.
@@ -301,7 +328,13 @@ async fn not_live(host: &ApiHost, tenant: &str, call_id: &str) -> ApiError {
 /// Ends every live call (at shutdown): each plugin is told the call ended,
 /// then freed, and its record stored.
 pub async fn end_all(host: &ApiHost) {
-    for ((tenant, call_id), LiveCall { session, lead_id }) in host.calls.drain() {
+    for (
+        (tenant, call_id),
+        LiveCall {
+            session, lead_id, ..
+        },
+    ) in host.calls.drain()
+    {
         let _ = session
             .event(CallEvent::Ended {
                 reason: EndReason::NetworkError,
@@ -335,7 +368,7 @@ pub mod handlers {
     use crate::api::auth::{Auth, Runtimes};
     use crate::api::{ApiError, ApiHost, ApiJson, ApiPath};
     use crate::protocol::CallEvent;
-    use crate::session::{CallRecord, EventOutcome};
+    use crate::session::EventOutcome;
 
     /// `POST /v1/calls`: starts a call; answers the actions for `started`.
     pub async fn start(
@@ -359,12 +392,13 @@ pub mod handlers {
         ))
     }
 
-    /// `POST /v1/calls/{call_id}/end`: ends the call; answers what happened on it.
+    /// `POST /v1/calls/{call_id}/end`: ends the call; answers what happened on
+    /// it and what the tenant's lead taggers made of it.
     pub async fn end(
         auth: Auth<Runtimes>,
         State(host): State<Arc<ApiHost>>,
         ApiPath(call_id): ApiPath<String>,
-    ) -> Result<Json<CallRecord>, ApiError> {
+    ) -> Result<Json<super::CallEnded>, ApiError> {
         Ok(Json(super::end(&host, auth.tenant(), &call_id).await?))
     }
 

@@ -7,8 +7,8 @@
 //! - `extract.rs`: JSON, path and query extractors rejecting with [`ApiError`].
 //! - `registry.rs`: [`PluginRegistry`], uploads and the persisted approval state.
 //! - `calls.rs`: live calls, one [`crate::session::CallSession`] each.
-//! - `tenants.rs`, `plugins.rs`, `leads.rs`, `rights.rs`, `audit.rs`: the
-//!   handlers, thin: parse, call the library, format.
+//! - `tenants.rs`, `plugins.rs`, `leads.rs`, `rights.rs`, `audit.rs`,
+//!   `retention.rs`, `portability.rs`: the handlers, thin: parse, call the library, format.
 //! - `metrics.rs`: `GET /metrics`, host-wide counters in the Prometheus text format.
 //! - `demo.rs`: the demo tenant of `cally serve --demo`.
 //!
@@ -24,8 +24,11 @@ mod extract;
 mod leads;
 mod metrics;
 mod plugins;
+mod portability;
 pub mod registry;
+mod retention;
 mod rights;
+pub mod tagging;
 mod tenants;
 
 pub use auth::{Auth, Caller, IssueError, IssuedKey, KEY_PREFIX, Role, issue_key, key_hash};
@@ -199,6 +202,9 @@ pub fn app(host: Arc<ApiHost>) -> Router {
         .route("/leads/{id}/access-report", get(rights::access_report))
         .route("/leads/{id}/restriction", post(rights::restrict))
         .route("/leads/{id}/erase", post(rights::erase))
+        .route("/leads/{id}/export", get(portability::export))
+        .route("/retention", get(retention::get).put(retention::put))
+        .route("/retention/purge", post(retention::purge))
         .route("/calls", post(calls::handlers::start))
         .route("/calls/{call_id}", get(calls::handlers::get))
         .route("/calls/{call_id}/events", post(calls::handlers::event))

@@ -52,6 +52,9 @@ pub struct CallRecord {
     pub disposition: Option<String>,
     /// Keypad input the caller gave, in order.
     pub digits: Vec<String>,
+    /// Why the call ended, once the platform said so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_reason: Option<crate::protocol::EndReason>,
     /// Every use of personal data on the call.
     pub data: Vec<DataUse>,
     /// What was said: the caller's final words and the flow's `say`s.
@@ -257,8 +260,10 @@ impl FlowInstance {
 
     fn note_event(&mut self, event: &CallEvent) {
         self.record.events += 1;
-        if let CallEvent::Digits { digits } = event {
-            self.record.digits.push(digits.clone());
+        match event {
+            CallEvent::Digits { digits } => self.record.digits.push(digits.clone()),
+            CallEvent::Ended { reason } => self.record.end_reason = Some(*reason),
+            _ => {}
         }
     }
 

@@ -25,6 +25,7 @@ mod common;
 mod data;
 
 mod api;
+mod api_tagging;
 mod api_script;
 mod artifacts;
 mod audit_cli;
