@@ -23,6 +23,8 @@
 //! - [`examples`]: the example plugins bundled into the binary.
 //! - [`api`]: the HTTP API behind `cally serve`: keys and roles, plugins, calls,
 //!   leads and consents, audit.
+//! - [`retention`]: per-tenant retention policies and the audited purge (on
+//!   demand and on a schedule inside `cally serve`).
 //! - [`cli`]: the `cally` subcommands (the binary's edge).
 //! - [`bindings`]: the generated WIT bindings.
 
@@ -36,6 +38,7 @@ pub mod consent;
 pub mod examples;
 pub mod manifest;
 pub mod protocol;
+pub mod retention;
 pub mod sandbox;
 pub mod session;
 pub mod simulate;

@@ -3,11 +3,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context as _;
 
 use super::BadInput;
 use crate::api::{self, ApiHost};
+use crate::retention;
 use crate::sandbox::SandboxConfig;
 
 /// Arguments of `cally serve`. Each setting comes from its flag, else its
@@ -26,6 +28,10 @@ pub struct ServeArgs {
     /// environment leave unset.
     #[arg(long, env = "CALLY_CONFIG")]
     config: Option<PathBuf>,
+    /// Seconds between scheduled retention purges; 0 turns the schedule off
+    /// [default: 3600].
+    #[arg(long, env = "CALLY_RETENTION_INTERVAL_SECS")]
+    retention_interval_secs: Option<u64>,
     /// Also create the demo tenant: the bundled examples approved and active,
     /// a few leads with consents, and a key for each role (printed).
     #[arg(long)]
@@ -40,11 +46,14 @@ struct ConfigFile {
     data_dir: Option<PathBuf>,
     /// See [`ServeArgs::bind`].
     bind: Option<SocketAddr>,
+    /// See [`ServeArgs::retention_interval_secs`].
+    retention_interval_secs: Option<u64>,
 }
 
 impl ServeArgs {
-    /// The data directory and address: flag or environment, else file, else default.
-    fn settings(&self) -> anyhow::Result<(PathBuf, SocketAddr)> {
+    /// The data directory, address and retention interval (`None`: off): flag
+    /// or environment, else file, else default.
+    fn settings(&self) -> anyhow::Result<(PathBuf, SocketAddr, Option<Duration>)> {
         let file = match &self.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
@@ -64,13 +73,21 @@ impl ServeArgs {
             .bind
             .or(file.bind)
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
-        Ok((data_dir, bind))
+        let retention = match self
+            .retention_interval_secs
+            .or(file.retention_interval_secs)
+        {
+            Some(0) => None,
+            Some(secs) => Some(Duration::from_secs(secs)),
+            None => Some(retention::DEFAULT_INTERVAL),
+        };
+        Ok((data_dir, bind, retention))
     }
 }
 
 /// Runs `cally serve` until Ctrl-C or SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let (data_dir, bind) = args.settings()?;
+    let (data_dir, bind, retention_interval) = args.settings()?;
     let (host, sqlite) = ApiHost::open(&data_dir, SandboxConfig::default()).await?;
 
     if let Some(key) = host.bootstrap_platform_admin().await? {
@@ -93,7 +110,12 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;
     println!("listening on http://{}", listener.local_addr()?);
+    let schedule =
+        retention_interval.map(|every| retention::Schedule::start(host.services.clone(), every));
     api::serve(listener, host, shutdown_signal()).await?;
+    if let Some(schedule) = schedule {
+        schedule.stop().await;
+    }
     sqlite.close().await;
     eprintln!("cally: stopped");
     Ok(ExitCode::SUCCESS)

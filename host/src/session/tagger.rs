@@ -56,7 +56,7 @@ impl TaggerRun {
             });
         };
         let config = sandbox.config();
-        let mut store = super::call_store(&sandbox, &options);
+        let mut store = super::call_store(&sandbox, options);
 
         let result = match pre.instantiate_async(&mut store).await {
             Ok(bindings) => bindings.call_tag_call(&mut store, &summary.into()).await,

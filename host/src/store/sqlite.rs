@@ -18,11 +18,13 @@ use sqlx::{Row, Sqlite};
 
 use super::{
     ApiKeyRecord, AuditChain, AuditFilter, AuditHead, CallRecord, CallStart, Lead, LeadTag,
-    MessageStatus, NewConsent, NewMessage, NewTag, OutboxMessage, ReleaseEvent, Store, StoreError,
-    StoredPluginVersion,
+    MessageStatus, NewConsent, NewMessage, NewTag, OutboxMessage, PurgeCounts, ReleaseEvent,
+    RetentionPolicy, Store, StoreError, StoredPluginVersion,
 };
 use crate::audit::{AuditEntry, AuditRecord, GENESIS_HASH};
 use crate::consent::{ConsentRecord, ParseError};
+
+mod retention;
 
 /// The database file's name inside the data directory.
 pub const DB_FILE_NAME: &str = "cally.db";
@@ -1204,6 +1206,27 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn set_retention_policy(&self, policy: &RetentionPolicy) -> Result<(), StoreError> {
+        retention::set_policy(self, policy).await
+    }
+
+    async fn retention_policy(&self, tenant: &str) -> Result<Option<RetentionPolicy>, StoreError> {
+        retention::policy(self, tenant).await
+    }
+
+    async fn retention_policies(&self) -> Result<Vec<RetentionPolicy>, StoreError> {
+        retention::policies(self).await
+    }
+
+    async fn purge_before(
+        &self,
+        tenant: &str,
+        calls_before_ms: Option<i64>,
+        messages_before_ms: Option<i64>,
+    ) -> Result<PurgeCounts, StoreError> {
+        retention::purge_before(self, tenant, calls_before_ms, messages_before_ms).await
     }
 }
 

@@ -18,6 +18,8 @@
 //! - `api`: the HTTP API over a real socket: the walkthrough, 401/403/404 for every
 //!   endpoint, bad input, consent withdrawn mid-call, release state across a restart,
 //!   access report, restriction and erasure, contact-list import and correction.
+//! - `api_retention`: retention policy, purge on demand and on schedule (exactly the
+//!   old removed, audited, other tenants untouched); the lead's portability export.
 //! - `api_script`: `scripts/walkthrough.sh` against a `cally serve --demo` process;
 //!   `cally serve --config`.
 
@@ -25,8 +27,9 @@ mod common;
 mod data;
 
 mod api;
-mod api_tagging;
+mod api_retention;
 mod api_script;
+mod api_tagging;
 mod artifacts;
 mod audit_cli;
 mod cli;

@@ -1,0 +1,115 @@
+//! `/v1/retention` (tenant admin): the tenant's retention policy, and a purge on
+//! demand. See [`crate::retention`] for what a purge removes and how it is audited.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+
+use super::auth::TenantAdmins;
+use super::{ApiError, ApiHost, ApiJson, Auth};
+use crate::retention::{self, MAX_DAYS, PurgeError, PurgeReport, Trigger};
+use crate::store::RetentionPolicy;
+
+/// The body of `PUT /v1/retention`: the whole policy (an absent or `null` limit
+/// keeps that kind of data until the lead is erased).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyBody {
+    /// Days an ended call (and its stored result) is kept: 1 to 36500.
+    #[serde(default)]
+    calls_days: Option<u32>,
+    /// Days a message (outbox row) is kept after it was queued: 1 to 36500.
+    #[serde(default)]
+    messages_days: Option<u32>,
+}
+
+/// The tenant's policy as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct PolicyView {
+    /// Days an ended call is kept; `null`: until the lead is erased.
+    calls_days: Option<u32>,
+    /// Days a message is kept; `null`: until the lead is erased.
+    messages_days: Option<u32>,
+    /// When the policy was last set; `null` if it never was.
+    updated_at_ms: Option<i64>,
+}
+
+impl PolicyView {
+    fn of(policy: Option<RetentionPolicy>) -> Self {
+        match policy {
+            Some(p) => Self {
+                calls_days: p.calls_days,
+                messages_days: p.messages_days,
+                updated_at_ms: Some(p.updated_at_ms),
+            },
+            None => Self {
+                calls_days: None,
+                messages_days: None,
+                updated_at_ms: None,
+            },
+        }
+    }
+}
+
+fn check_days(name: &str, days: Option<u32>) -> Result<(), ApiError> {
+    match days {
+        Some(d) if d == 0 || d > MAX_DAYS => Err(ApiError::unprocessable(format!(
+            "{name} is {d}; it must be 1 to {MAX_DAYS} days, or null to keep that data"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// `GET /v1/retention`: the tenant's policy.
+pub async fn get(
+    auth: Auth<TenantAdmins>,
+    State(host): State<Arc<ApiHost>>,
+) -> Result<Json<PolicyView>, ApiError> {
+    let policy = host.store().retention_policy(auth.tenant()).await?;
+    Ok(Json(PolicyView::of(policy)))
+}
+
+/// `PUT /v1/retention`: sets the tenant's policy (the next purge applies it).
+pub async fn put(
+    auth: Auth<TenantAdmins>,
+    State(host): State<Arc<ApiHost>>,
+    ApiJson(body): ApiJson<PolicyBody>,
+) -> Result<Json<PolicyView>, ApiError> {
+    check_days("calls_days", body.calls_days)?;
+    check_days("messages_days", body.messages_days)?;
+    let tenant = auth.tenant();
+    host.store()
+        .set_retention_policy(&RetentionPolicy {
+            tenant: tenant.to_owned(),
+            calls_days: body.calls_days,
+            messages_days: body.messages_days,
+            updated_at_ms: crate::session::now_ms() as i64,
+        })
+        .await?;
+    let policy = host.store().retention_policy(tenant).await?;
+    Ok(Json(PolicyView::of(policy)))
+}
+
+/// `POST /v1/retention/purge`: purges now what the policy says is too old,
+/// audited with one record; 409 if the tenant has no policy.
+pub async fn purge(
+    auth: Auth<TenantAdmins>,
+    State(host): State<Arc<ApiHost>>,
+) -> Result<Json<PurgeReport>, ApiError> {
+    let tenant = auth.tenant();
+    let policy = host
+        .store()
+        .retention_policy(tenant)
+        .await?
+        .ok_or_else(|| {
+            ApiError::conflict("the tenant has no retention policy; set one with PUT /v1/retention")
+        })?;
+    let now = crate::session::now_ms() as i64;
+    match retention::purge(&host.services, &policy, now, Trigger::OnDemand).await {
+        Ok(report) => Ok(Json(report)),
+        Err(PurgeError::Store(error)) => Err(error.into()),
+        Err(error) => Err(ApiError::internal(&error)),
+    }
+}

@@ -1,0 +1,196 @@
+//! Retention policies and the purge, for [`SqliteStore`]'s `Store` implementation.
+
+use super::{SqliteStore, database, get, now_ms};
+use crate::store::{PurgeCounts, RetentionPolicy, StoreError};
+
+fn policy_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RetentionPolicy, StoreError> {
+    let table = "retention_policies";
+    let days = |column: &'static str| -> Result<Option<u32>, StoreError> {
+        let value: Option<i64> = get(row, table, column)?;
+        value
+            .map(|v| {
+                u32::try_from(v).map_err(|e| StoreError::Corrupt {
+                    table,
+                    column,
+                    row: "retention policy".into(),
+                    value: v.to_string(),
+                    detail: e.to_string(),
+                })
+            })
+            .transpose()
+    };
+    Ok(RetentionPolicy {
+        tenant: get(row, table, "tenant")?,
+        calls_days: days("calls_days")?,
+        messages_days: days("messages_days")?,
+        updated_at_ms: get(row, table, "updated_at_ms")?,
+    })
+}
+
+/// See [`crate::store::Store::set_retention_policy`].
+pub(super) async fn set_policy(
+    store: &SqliteStore,
+    policy: &RetentionPolicy,
+) -> Result<(), StoreError> {
+    let action = format!("setting the retention policy of tenant '{}'", policy.tenant);
+    let mut tx = store.begin(&action).await?;
+    super::ensure_tenant_in(&mut tx, &policy.tenant, now_ms()).await?;
+    sqlx::query(
+        "INSERT INTO retention_policies (tenant, calls_days, messages_days, updated_at_ms) \
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tenant) DO UPDATE SET \
+         calls_days = excluded.calls_days, messages_days = excluded.messages_days, \
+         updated_at_ms = excluded.updated_at_ms",
+    )
+    .bind(&policy.tenant)
+    .bind(policy.calls_days.map(i64::from))
+    .bind(policy.messages_days.map(i64::from))
+    .bind(policy.updated_at_ms)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| database(action.clone(), e))?;
+    tx.commit().await.map_err(super::commit_error(action))
+}
+
+/// See [`crate::store::Store::retention_policy`].
+pub(super) async fn policy(
+    store: &SqliteStore,
+    tenant: &str,
+) -> Result<Option<RetentionPolicy>, StoreError> {
+    let row = sqlx::query(
+        "SELECT tenant, calls_days, messages_days, updated_at_ms FROM retention_policies \
+         WHERE tenant = ?1",
+    )
+    .bind(tenant)
+    .fetch_optional(&store.reader)
+    .await
+    .map_err(|e| {
+        database(
+            format!("reading the retention policy of tenant '{tenant}'"),
+            e,
+        )
+    })?;
+    row.as_ref().map(policy_from_row).transpose()
+}
+
+/// See [`crate::store::Store::retention_policies`].
+pub(super) async fn policies(store: &SqliteStore) -> Result<Vec<RetentionPolicy>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT tenant, calls_days, messages_days, updated_at_ms FROM retention_policies \
+         ORDER BY tenant",
+    )
+    .fetch_all(&store.reader)
+    .await
+    .map_err(|e| database("reading the retention policies", e))?;
+    rows.iter().map(policy_from_row).collect()
+}
+
+/// See [`crate::store::Store::purge_before`].
+pub(super) async fn purge_before(
+    store: &SqliteStore,
+    tenant: &str,
+    calls_before_ms: Option<i64>,
+    messages_before_ms: Option<i64>,
+) -> Result<PurgeCounts, StoreError> {
+    let action = format!("purging expired calls and messages of tenant '{tenant}'");
+    let mut tx = store.begin(&action).await?;
+    let mut counts = PurgeCounts::default();
+    if let Some(before) = calls_before_ms {
+        counts.calls = sqlx::query(
+            "DELETE FROM calls WHERE tenant = ?1 AND (ended_at_ms < ?2 \
+             OR (ended_at_ms IS NULL AND started_at_ms < ?2))",
+        )
+        .bind(tenant)
+        .bind(before)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| database(action.clone(), e))?
+        .rows_affected();
+    }
+    if let Some(before) = messages_before_ms {
+        counts.messages =
+            sqlx::query("DELETE FROM message_outbox WHERE tenant = ?1 AND created_at_ms < ?2")
+                .bind(tenant)
+                .bind(before)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| database(action.clone(), e))?
+                .rows_affected();
+    }
+    tx.commit().await.map_err(super::commit_error(action))?;
+    Ok(counts)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::consent::Channel;
+    use crate::store::{CallStart, Lead, NewMessage, RetentionPolicy, SqliteStore, Store};
+
+    const DAY: i64 = 86_400_000;
+
+    #[tokio::test]
+    async fn purge_removes_only_what_is_older_and_only_of_its_tenant() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        let now = 100 * DAY;
+        for tenant in ["a", "b"] {
+            store.upsert_lead(&Lead::new(tenant, "l")).await.unwrap();
+            for (id, at) in [("old", now - 31 * DAY), ("new", now - 29 * DAY)] {
+                store
+                    .record_call_start(&CallStart {
+                        tenant: tenant.into(),
+                        call_id: id.into(),
+                        plugin: "p".into(),
+                        plugin_version: "1.0.0".into(),
+                        component_digest: "sha256:00".into(),
+                        lead_id: Some("l".into()),
+                        started_at_ms: at - 1000,
+                    })
+                    .await
+                    .unwrap();
+                store
+                    .record_call_end(tenant, id, at, &json!({"actions": []}))
+                    .await
+                    .unwrap();
+                store
+                    .enqueue_message(&NewMessage {
+                        tenant: tenant.into(),
+                        lead_id: "l".into(),
+                        channel: Channel::Sms,
+                        template: "t".into(),
+                        params: json!({}),
+                        call_id: id.into(),
+                        created_at_ms: at,
+                    })
+                    .await
+                    .unwrap();
+            }
+        }
+        let policy = RetentionPolicy {
+            tenant: "a".into(),
+            calls_days: Some(30),
+            messages_days: None,
+            updated_at_ms: now,
+        };
+        store.set_retention_policy(&policy).await.unwrap();
+        assert_eq!(store.retention_policy("a").await.unwrap(), Some(policy));
+        assert_eq!(store.retention_policy("b").await.unwrap(), None);
+
+        let counts = store
+            .purge_before("a", Some(now - 30 * DAY), None)
+            .await
+            .unwrap();
+        assert_eq!((counts.calls, counts.messages), (1, 0));
+        assert!(store.call("a", "old").await.unwrap().is_none());
+        assert!(store.call("a", "new").await.unwrap().is_some());
+        assert_eq!(store.outbox("a", "l").await.unwrap().len(), 2);
+        let counts = store
+            .purge_before("a", None, Some(now - 30 * DAY))
+            .await
+            .unwrap();
+        assert_eq!((counts.calls, counts.messages), (0, 1));
+        assert_eq!(store.outbox("a", "l").await.unwrap().len(), 1);
+        assert!(store.call("b", "old").await.unwrap().is_some());
+        assert_eq!(store.outbox("b", "l").await.unwrap().len(), 2);
+    }
+}
