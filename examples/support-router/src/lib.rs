@@ -62,7 +62,7 @@ struct Desk {
 
 /// One call's state; the host makes a fresh instance per call.
 #[derive(Default)]
-struct Router {
+pub struct Router {
     /// Whether the caller was already asked again after an unclear answer.
     asked_again: bool,
     /// Whether the caller was already prompted again after a silence.
