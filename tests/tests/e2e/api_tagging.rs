@@ -6,7 +6,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::api::{Server, appointment_reminder};
+use crate::api::{Keys, Server, appointment_reminder};
 
 fn qualifier() -> (Vec<u8>, String) {
     let component = std::fs::read(cally_tests::example("lead-qualifier")).unwrap();
@@ -16,8 +16,9 @@ fn qualifier() -> (Vec<u8>, String) {
     (component, manifest)
 }
 
-#[tokio::test]
-async fn the_tenants_lead_tagger_runs_when_a_call_ends_and_its_tags_are_checked() {
+/// A server with tenant `acme` whose appointment reminder and lead qualifier
+/// are both released (uploaded, approved, active).
+async fn tenant_with_reminder_and_qualifier() -> (Server, Keys) {
     let server = Server::start().await;
     let keys = server.tenant("acme").await;
     let (reminder, reminder_manifest) = appointment_reminder();
@@ -34,6 +35,12 @@ async fn the_tenants_lead_tagger_runs_when_a_call_ends_and_its_tags_are_checked(
     server
         .release(&keys, &tagger_manifest, &tagger, "lead-qualifier", "0.1.0")
         .await;
+    (server, keys)
+}
+
+#[tokio::test]
+async fn the_tenants_lead_tagger_runs_when_a_call_ends_and_its_tags_are_checked() {
+    let (server, keys) = tenant_with_reminder_and_qualifier().await;
     let lead = json!({"lead_id": "lead-ada", "name": "Ada Lovelace", "phone": "+15550100", "age": "adult"});
     server
         .ok(&keys.admin, Method::POST, "/v1/leads", Some(lead))
@@ -123,22 +130,7 @@ async fn the_tenants_lead_tagger_runs_when_a_call_ends_and_its_tags_are_checked(
 
 #[tokio::test]
 async fn without_a_crm_tagging_consent_no_tag_is_written_and_each_denial_is_audited() {
-    let server = Server::start().await;
-    let keys = server.tenant("acme").await;
-    let (reminder, reminder_manifest) = appointment_reminder();
-    server
-        .release(
-            &keys,
-            &reminder_manifest,
-            &reminder,
-            "appointment-reminder",
-            "0.1.0",
-        )
-        .await;
-    let (tagger, tagger_manifest) = qualifier();
-    server
-        .release(&keys, &tagger_manifest, &tagger, "lead-qualifier", "0.1.0")
-        .await;
+    let (server, keys) = tenant_with_reminder_and_qualifier().await;
     let lead = json!({"lead_id": "lead-ada", "name": "Ada Lovelace", "age": "adult"});
     server
         .ok(&keys.admin, Method::POST, "/v1/leads", Some(lead))
