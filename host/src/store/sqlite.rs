@@ -1069,27 +1069,13 @@ impl Store for SqliteStore {
         let mut tx = self.begin(&action).await?;
         ensure_tenant_in(&mut tx, tenant, now).await?;
         for lead in leads {
-            let preferences = lead
-                .preferences
-                .as_ref()
-                .map(|p| Value::Object(p.clone()).to_string());
             let done = sqlx::query(
                 "INSERT INTO leads (tenant, lead_id, name, phone, email, location, language, \
                      preferences, age_status, restricted, created_at_ms, updated_at_ms) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?11) \
                  ON CONFLICT (tenant, lead_id) DO NOTHING",
             )
-            .bind(tenant)
-            .bind(&lead.lead_id)
-            .bind(&lead.name)
-            .bind(&lead.phone)
-            .bind(&lead.email)
-            .bind(&lead.location)
-            .bind(&lead.language)
-            .bind(preferences)
-            .bind(lead.age.as_str())
-            .bind(lead.restricted)
-            .bind(now)
+            .bind_lead(tenant, lead, now)
             .execute(&mut *tx)
             .await
             .map_err(|e| database(action.clone(), e))?;
@@ -1252,10 +1238,6 @@ impl SqliteStore {
             "writing lead '{}' of tenant '{}'",
             lead.lead_id, lead.tenant
         );
-        let preferences = lead
-            .preferences
-            .as_ref()
-            .map(|p| Value::Object(p.clone()).to_string());
         let now = now_ms();
         let mut tx = self.begin(&action).await?;
         ensure_tenant_in(&mut tx, &lead.tenant, now).await?;
@@ -1271,17 +1253,7 @@ impl SqliteStore {
                  restricted = excluded.restricted, updated_at_ms = excluded.updated_at_ms \
              WHERE leads.erased_at_ms IS NULL",
         )
-        .bind(&lead.tenant)
-        .bind(&lead.lead_id)
-        .bind(&lead.name)
-        .bind(&lead.phone)
-        .bind(&lead.email)
-        .bind(&lead.location)
-        .bind(&lead.language)
-        .bind(preferences)
-        .bind(lead.age.as_str())
-        .bind(lead.restricted)
-        .bind(now)
+        .bind_lead(&lead.tenant, lead, now)
         .execute(&mut *tx)
         .await
         .map_err(|e| database(action.clone(), e))?;
@@ -1442,6 +1414,33 @@ impl SqliteStore {
             )
         })?;
         rows.iter().map(consent_from_row).collect()
+    }
+}
+
+/// Binds a lead's eleven columns, in the order both lead writes list them:
+/// tenant, lead id, the personal fields, preferences (JSON text), age,
+/// restriction and the write time.
+trait BindLead<'q> {
+    fn bind_lead(self, tenant: &'q str, lead: &'q Lead, now: i64) -> Self;
+}
+
+impl<'q> BindLead<'q> for sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments> {
+    fn bind_lead(self, tenant: &'q str, lead: &'q Lead, now: i64) -> Self {
+        let preferences = lead
+            .preferences
+            .as_ref()
+            .map(|p| Value::Object(p.clone()).to_string());
+        self.bind(tenant)
+            .bind(&lead.lead_id)
+            .bind(&lead.name)
+            .bind(&lead.phone)
+            .bind(&lead.email)
+            .bind(&lead.location)
+            .bind(&lead.language)
+            .bind(preferences)
+            .bind(lead.age.as_str())
+            .bind(lead.restricted)
+            .bind(now)
     }
 }
 
