@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::bindings::wit;
 
 /// Which side placed the call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// The lead called the tenant.
@@ -19,7 +19,7 @@ pub enum Direction {
 }
 
 /// Why a call ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EndReason {
     /// The caller hung up.
@@ -37,7 +37,7 @@ pub enum EndReason {
 }
 
 /// The first event of a call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CallStarted {
     /// The platform's id for this call.
@@ -56,7 +56,7 @@ pub struct CallStarted {
 }
 
 /// Something that happened on a call.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum CallEvent {
     /// The call was answered.
@@ -164,7 +164,8 @@ impl CallEvent {
 pub struct InvalidEvent(pub String);
 
 /// A channel a message can be sent on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = MessageChannel)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     /// A text message.
@@ -176,7 +177,7 @@ pub enum Channel {
 }
 
 /// What the platform should do next, as a plugin asked for it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Action {
     /// Speak this text.

@@ -34,7 +34,7 @@ pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(3600);
 pub const AUDIT_ACTOR: &str = "cally:retention";
 
 /// What started a purge.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Trigger {
     /// A tenant admin's `POST /v1/retention/purge`.
@@ -54,7 +54,7 @@ impl Trigger {
 }
 
 /// What a purge did to one kind of data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct KindPurge {
     /// The policy's limit, in days.
     pub limit_days: u32,
@@ -65,7 +65,7 @@ pub struct KindPurge {
 }
 
 /// One purge run of one tenant.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct PurgeReport {
     /// The tenant.
     pub tenant: String,

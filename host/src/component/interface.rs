@@ -9,7 +9,7 @@ use wasmparser::{ComponentExternalKind, ComponentTypeRef, Parser, Payload};
 use super::ComponentError;
 
 /// The world a plugin targets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum World {
     /// Steers a live call: exports `on-event`.

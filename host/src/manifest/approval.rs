@@ -18,7 +18,7 @@ use crate::component::ComponentDigest;
 use super::{ManifestDiff, ManifestDigest};
 
 /// Where a version is in its life.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ReleaseState {
     /// Uploaded and checked, not approved: may become active only if it asks

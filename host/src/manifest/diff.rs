@@ -16,7 +16,7 @@ use super::Manifest;
 use super::imports::classify_import;
 
 /// Why a change needs a reviewer: it lets the plugin reach more than before.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Escalation {
     /// A lead field read that was not declared before.
@@ -57,7 +57,7 @@ impl Escalation {
 }
 
 /// How an item changed between versions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ChangeKind {
     /// Granted or imported now, not before.
@@ -73,7 +73,7 @@ pub enum ChangeKind {
 }
 
 /// One difference between two versions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Change {
     /// How it changed.
     pub kind: ChangeKind,
@@ -89,11 +89,12 @@ pub struct Change {
 }
 
 /// A plugin's name and version, as a diff shows them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct VersionLabel {
     /// The plugin's name.
     pub name: String,
     /// Its version.
+    #[schema(value_type = String)]
     pub version: semver::Version,
 }
 
@@ -104,7 +105,7 @@ impl fmt::Display for VersionLabel {
 }
 
 /// Every difference between two versions of a plugin (manifest and binary).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ManifestDiff {
     /// The old version.
     pub old: VersionLabel,

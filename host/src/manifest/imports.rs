@@ -16,7 +16,7 @@ use crate::component::{ComponentInterface, World};
 use super::{Manifest, Problem};
 
 /// What an import is, as far as grants go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ImportKind {
     /// `cally:plugin/log` or `cally:plugin/types`: every plugin may import them.
@@ -176,7 +176,7 @@ pub fn check_component(manifest: &Manifest, interface: &ComponentInterface) -> V
 /// does not import the interface the grant is exercised through. Not an
 /// error: worth removing, since an unused grant is one a later build could
 /// start using without a new review of the manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct UnusedGrant {
     /// The grant, as in the manifest: `reads.name`, `transcript`, `recording`.
     pub grant: String,

@@ -15,7 +15,7 @@ use super::{Manifest, ManifestDigest, Problem, Sensitivity, TagGrant};
 
 /// What a reviewer needs to decide on one plugin version; serializes to the
 /// `--json` form and renders as text with [`fmt::Display`].
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct InspectReport {
     /// The plugin's name.
     pub name: String,
@@ -58,7 +58,7 @@ pub struct InspectReport {
 }
 
 /// One field read, with the purpose it is read for and the reason.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FieldLine {
     /// The field.
     pub field: DataField,
@@ -71,7 +71,7 @@ pub struct FieldLine {
 }
 
 /// One message channel with its reason.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct MessageLine {
     /// The channel.
     pub channel: Channel,
@@ -82,7 +82,7 @@ pub struct MessageLine {
 }
 
 /// The limits the plugin runs under, and whether each is the platform default.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct LimitsLine {
     /// Largest linear memory, MiB.
     pub memory_mib: u64,
@@ -95,7 +95,7 @@ pub struct LimitsLine {
 }
 
 /// One import of the binary.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ImportLine {
     /// The import's name, such as `wasi:cli/stdout@0.2.6`.
     pub name: String,

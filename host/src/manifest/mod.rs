@@ -116,7 +116,7 @@ pub struct MessageGrant {
 }
 
 /// A grant to write one CRM tag on the lead.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TagGrant {
     /// The exact tag, such as `hot-lead`.
@@ -158,7 +158,7 @@ impl LimitRequest {
 
 /// How sensitive a lead field is, for the reviewer's report: direct
 /// identifiers single a person out on their own and are shown apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Sensitivity {
     /// Identifies the lead on its own: name, phone, email, location.
@@ -385,7 +385,7 @@ const TOP_LEVEL: &str = "(top level)";
 
 /// One thing wrong with a manifest or with a component against its manifest:
 /// where, what was found, what is allowed, and what to add or change.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct Problem {
     /// Where: a path in the manifest such as `reads[2].field`, or
     /// `component.imports` / `component.exports` for the binary.

@@ -126,7 +126,7 @@ pub enum StoreError {
 }
 
 /// A lead as stored. Personal fields are `None` when unknown or erased.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Lead {
     /// The tenant owning it.
     pub tenant: String,
@@ -266,7 +266,7 @@ pub struct NewTag {
 }
 
 /// A stored CRM tag.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LeadTag {
     /// Row id.
     pub id: i64,
@@ -285,7 +285,7 @@ pub struct LeadTag {
 }
 
 /// Where a queued message stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum MessageStatus {
     /// Waiting for the sender.
@@ -355,7 +355,7 @@ pub struct NewMessage {
 }
 
 /// A message in the outbox.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct OutboxMessage {
     /// Row id.
     pub id: i64,
@@ -401,7 +401,8 @@ pub struct CallStart {
 }
 
 /// A call as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(as = StoredCall)]
 pub struct CallRecord {
     /// The tenant.
     pub tenant: String,
