@@ -15,8 +15,9 @@ use crate::store::AuditFilter;
 
 /// The filters of `GET /v1/audit` and `/v1/audit/export` (which takes lead and
 /// times only); each one narrows.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     /// Only records about this lead (its id; the log holds its pseudonym).
     #[serde(default)]
@@ -78,6 +79,18 @@ impl AuditQuery {
 }
 
 /// `GET /v1/audit`: the tenant's records matching the filters, in sequence order.
+#[utoipa::path(
+    get,
+    path = "/audit",
+    tag = "audit",
+    operation_id = "query_audit_log",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "The matching records, in sequence order", body = Vec<AuditRecord>),
+        (status = 400, description = "An unknown or malformed filter, `decision` other than `allowed` or `denied`, or `format` (export only)"),
+    ),
+    security(("api_key" = ["reviewer"])),
+)]
 pub async fn query(
     auth: Auth<Reviewers>,
     State(host): State<Arc<ApiHost>>,
@@ -92,6 +105,19 @@ pub async fn query(
 }
 
 /// `GET /v1/audit/export?format=jsonl|csv`: the matching records as a file.
+#[utoipa::path(
+    get,
+    path = "/audit/export",
+    tag = "audit",
+    operation_id = "export_audit_log",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "The matching records: one JSON object a line (`jsonl`, the default) or CSV with a header row",
+            content((String = "application/x-ndjson"), (String = "text/csv; charset=utf-8"))),
+        (status = 400, description = "An unknown `format`, a malformed filter, or `call` or `decision` (which export does not take)"),
+    ),
+    security(("api_key" = ["reviewer"])),
+)]
 pub async fn export(
     auth: Auth<Reviewers>,
     State(host): State<Arc<ApiHost>>,
@@ -122,6 +148,14 @@ pub async fn export(
 }
 
 /// `GET /v1/audit/verify`: checks the tenant's whole chain against its head.
+#[utoipa::path(
+    get,
+    path = "/audit/verify",
+    tag = "audit",
+    operation_id = "verify_audit_log",
+    responses((status = 200, description = "The verification; `problem` is null when the chain is intact", body = VerifyReport)),
+    security(("api_key" = ["reviewer"])),
+)]
 pub async fn verify(
     auth: Auth<Reviewers>,
     State(host): State<Arc<ApiHost>>,

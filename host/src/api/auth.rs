@@ -18,7 +18,7 @@ use super::{ApiError, ApiHost};
 use crate::store::{ApiKeyRecord, Store, StoreError};
 
 /// What a key may do. See the README's role matrix.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Role {
     /// Runs the platform: creates tenants and their first admin key. Belongs to no tenant.
@@ -76,7 +76,7 @@ impl FromStr for Role {
 pub const KEY_PREFIX: &str = "cally_";
 
 /// A key just issued: the only time the key itself is known to the host.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IssuedKey {
     /// The key: `cally_` and 64 hex digits. Shown once; only its hash is stored.
     pub key: String,

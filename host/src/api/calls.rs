@@ -16,7 +16,7 @@ use crate::session::{CallOptions, CallRecord, CallSession, EventOutcome, FlowIns
 use crate::store::CallStart;
 
 /// The body of `POST /v1/calls`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StartCall {
     /// The plugin whose active version runs the call.
@@ -40,7 +40,7 @@ pub struct StartCall {
 }
 
 /// The answer to `POST /v1/calls`: which version runs it, and the actions for `started`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CallStartedView {
     /// The call.
     pub call_id: String,
@@ -66,7 +66,7 @@ struct LiveCall {
 
 /// The answer to `POST /v1/calls/{call_id}/end`: what happened on the call,
 /// and what each of the tenant's lead taggers made of it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CallEnded {
     /// Events, actions, data uses, failure.
     #[serde(flatten)]
@@ -371,6 +371,23 @@ pub mod handlers {
     use crate::session::EventOutcome;
 
     /// `POST /v1/calls`: starts a call; answers the actions for `started`.
+    ///
+    /// The plugin's active version runs it, under its manifest's limits,
+    /// fallback, purpose and declared reads.
+    #[utoipa::path(
+        post,
+        path = "/calls",
+        tag = "calls",
+        operation_id = "start_call",
+        request_body = StartCall,
+        responses(
+            (status = 201, description = "The call is live; the plugin's outcome for `started`", body = CallStartedView),
+            (status = 404, description = "No such plugin or lead"),
+            (status = 409, description = "The call id was used before, or the plugin has no active version or is not a call-flow plugin"),
+            (status = 422, description = "`call_id` is not 1 to 128 characters, or the body does not fit the schema"),
+        ),
+        security(("api_key" = ["runtime"])),
+    )]
     pub async fn start(
         auth: Auth<Runtimes>,
         State(host): State<Arc<ApiHost>>,
@@ -381,6 +398,21 @@ pub mod handlers {
     }
 
     /// `POST /v1/calls/{call_id}/events`: one event in, the plugin's outcome out.
+    #[utoipa::path(
+        post,
+        path = "/calls/{call_id}/events",
+        tag = "calls",
+        operation_id = "post_call_event",
+        params(("call_id" = String, Path, description = "The platform's id for the call")),
+        request_body(content = CallEvent, description = "One event, as in a `cally simulate` script; not `started`", example = json!({"type": "speech", "text": "yes please", "confidence": 0.92, "final": true})),
+        responses(
+            (status = 200, description = "What the plugin made of the event: its actions, or the fallback if it failed", body = EventOutcome),
+            (status = 404, description = "The tenant never started a call with that id"),
+            (status = 409, description = "The call has ended"),
+            (status = 422, description = "The event is invalid (such as `started`, or a confidence outside 0 to 1) or does not fit the schema"),
+        ),
+        security(("api_key" = ["runtime"])),
+    )]
     pub async fn event(
         auth: Auth<Runtimes>,
         State(host): State<Arc<ApiHost>>,
@@ -394,6 +426,19 @@ pub mod handlers {
 
     /// `POST /v1/calls/{call_id}/end`: ends the call; answers what happened on
     /// it and what the tenant's lead taggers made of it.
+    #[utoipa::path(
+        post,
+        path = "/calls/{call_id}/end",
+        tag = "calls",
+        operation_id = "end_call",
+        params(("call_id" = String, Path, description = "The platform's id for the call")),
+        responses(
+            (status = 200, description = "The call's record, and each active lead tagger's tags, those written and its data uses", body = super::CallEnded),
+            (status = 404, description = "The tenant never started a call with that id"),
+            (status = 409, description = "The call has ended"),
+        ),
+        security(("api_key" = ["runtime"])),
+    )]
     pub async fn end(
         auth: Auth<Runtimes>,
         State(host): State<Arc<ApiHost>>,
@@ -403,7 +448,7 @@ pub mod handlers {
     }
 
     /// A call as `GET /v1/calls/{call_id}` shows it.
-    #[derive(Serialize)]
+    #[derive(Serialize, utoipa::ToSchema)]
     pub struct CallView {
         /// Whether it is running on this host.
         live: bool,
@@ -413,6 +458,18 @@ pub mod handlers {
     }
 
     /// `GET /v1/calls/{call_id}`: the call, and its result once it ended.
+    #[utoipa::path(
+        get,
+        path = "/calls/{call_id}",
+        tag = "calls",
+        operation_id = "get_call",
+        params(("call_id" = String, Path, description = "The platform's id for the call")),
+        responses(
+            (status = 200, description = "The call as stored, whether it is live on this host, and its result once ended", body = CallView),
+            (status = 404, description = "The tenant never started a call with that id"),
+        ),
+        security(("api_key" = ["runtime"])),
+    )]
     pub async fn get(
         auth: Auth<Runtimes>,
         State(host): State<Arc<ApiHost>>,

@@ -29,13 +29,24 @@ pub struct ApiError {
     pub problems: Vec<Problem>,
 }
 
-/// The JSON body of an error response.
-#[derive(Debug, Serialize)]
-struct ProblemDocument<'a> {
+/// The body of every error response (RFC 9457 `application/problem+json`).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(super) struct ProblemDocument<'a> {
+    /// `urn:cally:problem:<kind>`, the kind a stable kebab-case name such as
+    /// `not-found`, `invalid-manifest` or `import-refused`.
+    #[schema(example = "urn:cally:problem:not-found")]
     r#type: String,
+    /// The HTTP status's reason phrase.
+    #[schema(example = "Not Found")]
     title: &'a str,
+    /// The HTTP status.
+    #[schema(example = 404)]
     status: u16,
+    /// What exactly was wrong, for the client.
+    #[schema(example = "no lead 'lead-42'")]
     detail: &'a str,
+    /// For a refused manifest or component: every problem found, each with
+    /// where, what was found, what is allowed and how to fix it.
     #[serde(skip_serializing_if = "<[Problem]>::is_empty")]
     problems: &'a [Problem],
 }

@@ -16,11 +16,12 @@ use super::{ApiError, ApiHost, ApiJson, ApiPath, Auth};
 use crate::consent::{AgeStatus, Channel, ConsentRecord, Purpose};
 use crate::store::{Lead, NewConsent};
 
-/// The body of `POST /v1/leads`.
-#[derive(Debug, Deserialize)]
+/// The body of `POST /v1/leads`, and one lead of a contact list.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewLead {
     /// The tenant's id for the lead: 1 to 128 characters.
+    #[schema(example = "lead-ada")]
     lead_id: String,
     /// Full name.
     #[serde(default)]
@@ -39,9 +40,11 @@ pub struct NewLead {
     language: Option<String>,
     /// Free-form preferences, a JSON object.
     #[serde(default)]
+    #[schema(example = json!({"preferred-time": "mornings"}))]
     preferences: Option<Map<String, Value>>,
     /// `adult`, `minor` or `unknown` (the default; treated as a minor).
     #[serde(default = "unknown_age")]
+    #[schema(default = "unknown")]
     age: AgeStatus,
     /// Whether processing is restricted (every read denied).
     #[serde(default)]
@@ -75,6 +78,19 @@ impl NewLead {
 }
 
 /// `POST /v1/leads`: creates a lead (409 if the id is taken).
+#[utoipa::path(
+    post,
+    path = "/leads",
+    tag = "leads",
+    operation_id = "create_lead",
+    request_body = NewLead,
+    responses(
+        (status = 201, description = "The lead as stored", body = Lead),
+        (status = 409, description = "The tenant has a lead with that id"),
+        (status = 422, description = "`lead_id` is not 1 to 128 characters, or the body does not fit the schema"),
+    ),
+    security(("api_key" = ["tenant-admin"])),
+)]
 pub async fn create(
     auth: Auth<TenantAdmins>,
     State(host): State<Arc<ApiHost>>,
@@ -93,6 +109,14 @@ pub async fn create(
 }
 
 /// `GET /v1/leads`: every lead of the tenant.
+#[utoipa::path(
+    get,
+    path = "/leads",
+    tag = "leads",
+    operation_id = "list_leads",
+    responses((status = 200, description = "Every lead of the tenant", body = Vec<Lead>)),
+    security(("api_key" = ["tenant-admin"])),
+)]
 pub async fn list(
     auth: Auth<TenantAdmins>,
     State(host): State<Arc<ApiHost>>,
@@ -108,6 +132,18 @@ async fn lead(host: &ApiHost, tenant: &str, id: &str) -> Result<Lead, ApiError> 
 }
 
 /// `GET /v1/leads/{id}`: one lead.
+#[utoipa::path(
+    get,
+    path = "/leads/{id}",
+    tag = "leads",
+    operation_id = "get_lead",
+    params(("id" = String, Path, description = "The lead's id, as the tenant chose it")),
+    responses(
+        (status = 200, description = "The lead", body = Lead),
+        (status = 404, description = "The tenant has no lead with that id"),
+    ),
+    security(("api_key" = ["tenant-admin"])),
+)]
 pub async fn get(
     auth: Auth<TenantAdmins>,
     State(host): State<Arc<ApiHost>>,
@@ -117,7 +153,7 @@ pub async fn get(
 }
 
 /// The body of `POST /v1/leads/{id}/consents`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewConsentBody {
     /// What it allows.
@@ -141,6 +177,20 @@ pub struct NewConsentBody {
 }
 
 /// `POST /v1/leads/{id}/consents`: records a consent.
+#[utoipa::path(
+    post,
+    path = "/leads/{id}/consents",
+    tag = "consents",
+    operation_id = "grant_consent",
+    params(("id" = String, Path, description = "The lead's id, as the tenant chose it")),
+    request_body = NewConsentBody,
+    responses(
+        (status = 201, description = "The consent as recorded; its `id` is what a withdrawal names", body = ConsentRecord),
+        (status = 404, description = "The tenant has no lead with that id"),
+        (status = 409, description = "The lead was erased; it cannot be given consent"),
+    ),
+    security(("api_key" = ["tenant-admin"])),
+)]
 pub async fn grant(
     auth: Auth<TenantAdmins>,
     State(host): State<Arc<ApiHost>>,
@@ -167,6 +217,18 @@ pub async fn grant(
 }
 
 /// `GET /v1/leads/{id}/consents`: the lead's consent history, oldest first.
+#[utoipa::path(
+    get,
+    path = "/leads/{id}/consents",
+    tag = "consents",
+    operation_id = "list_consents",
+    params(("id" = String, Path, description = "The lead's id, as the tenant chose it")),
+    responses(
+        (status = 200, description = "Every consent of the lead, withdrawn and expired ones included, oldest first", body = Vec<ConsentRecord>),
+        (status = 404, description = "The tenant has no lead with that id"),
+    ),
+    security(("api_key" = ["tenant-admin"])),
+)]
 pub async fn consents(
     auth: Auth<TenantAdmins>,
     State(host): State<Arc<ApiHost>>,
@@ -179,6 +241,19 @@ pub async fn consents(
 
 /// `POST /v1/leads/{id}/consents/{consent_id}/withdraw`: withdraws a consent
 /// from now on; the next read (in a live call too) is denied.
+#[utoipa::path(
+    post,
+    path = "/leads/{id}/consents/{consent_id}/withdraw",
+    tag = "consents",
+    operation_id = "withdraw_consent",
+    params(("id" = String, Path, description = "The lead's id, as the tenant chose it"), ("consent_id" = i64, Path, description = "The consent's `id`")),
+    responses(
+        (status = 200, description = "The consent, withdrawn (withdrawing again keeps the first time)", body = ConsentRecord),
+        (status = 400, description = "`consent_id` is not an integer"),
+        (status = 404, description = "The lead has no consent with that id"),
+    ),
+    security(("api_key" = ["tenant-admin"])),
+)]
 pub async fn withdraw(
     auth: Auth<TenantAdmins>,
     State(host): State<Arc<ApiHost>>,
@@ -207,6 +282,26 @@ pub async fn withdraw(
 /// `PATCH /v1/leads/{id}`: corrects a lead. The body is a JSON object of the
 /// fields to change (`name`, `phone`, `email`, `location`, `language`,
 /// `preferences`, `age`, `restricted`); `null` clears a field.
+#[utoipa::path(
+    patch,
+    path = "/leads/{id}",
+    tag = "leads",
+    operation_id = "correct_lead",
+    params(("id" = String, Path, description = "The lead's id, as the tenant chose it")),
+    request_body(
+        content = Object,
+        content_type = "application/json",
+        description = "The fields to change, as `POST /v1/leads` takes them, but `lead_id`; `null` clears one",
+        example = json!({"phone": "+15550100", "email": null}),
+    ),
+    responses(
+        (status = 200, description = "The lead, corrected", body = Lead),
+        (status = 404, description = "The tenant has no lead with that id"),
+        (status = 409, description = "The lead was erased; it cannot be changed"),
+        (status = 422, description = "The body names `lead_id`, or a field or value that a lead cannot have"),
+    ),
+    security(("api_key" = ["tenant-admin"])),
+)]
 pub async fn correct(
     auth: Auth<TenantAdmins>,
     State(host): State<Arc<ApiHost>>,
@@ -239,17 +334,19 @@ pub async fn correct(
     Ok(Json(lead(&host, tenant, &id).await?))
 }
 
-/// The answer to a refused import: every rejected row, and nothing imported.
-#[derive(Debug, Serialize)]
+/// The answer to an import: how many leads were imported. (A refused import
+/// answers 422 naming every refused row, and imports nothing.)
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
     /// Leads imported: all of them, or none.
     imported: usize,
-    /// Every row that was refused, with why.
+    /// Every row that was refused, with why (empty here: a refused import
+    /// answers 422 instead).
     rejected: Vec<RejectedRow>,
 }
 
 /// One refused row of an import.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RejectedRow {
     /// The row's number: 1 for the first lead (in a CSV, the line after the header).
     row: usize,
@@ -274,6 +371,28 @@ pub const IMPORT_BODY_LIMIT: usize = 8 << 20;
 /// Every row is checked; if any is refused (malformed, duplicated in the
 /// list, or an id the tenant has already), the answer lists every refused row
 /// and nothing is imported.
+#[utoipa::path(
+    post,
+    path = "/leads/import",
+    tag = "leads",
+    operation_id = "import_leads",
+    request_body(
+        description = "The contact list: a JSON array of leads, or a CSV with a header row (`lead_id` and any of `name`, `phone`, `email`, `location`, `language`, `age`, `restricted`, `preferences` as a JSON object). At most 8 MiB.",
+        content(
+            (Vec<NewLead> = "application/json"),
+            (String = "text/csv", example = "lead_id,name,age\nlead-1,Ada Lovelace,adult\n"),
+        ),
+    ),
+    responses(
+        (status = 201, description = "Every lead imported", body = ImportReport),
+        (status = 400, description = "The body is not a JSON array, or the CSV has no readable header, an unknown column or no `lead_id` column"),
+        (status = 409, description = "A lead of the list was created meanwhile; nothing was imported"),
+        (status = 413, description = "The list is larger than 8 MiB; split it"),
+        (status = 415, description = "The body is neither `application/json` nor `text/csv`"),
+        (status = 422, description = "Rows were refused (malformed, twice in the list, an existing lead): `detail` names every one, and nothing was imported"),
+    ),
+    security(("api_key" = ["tenant-admin"])),
+)]
 pub async fn import(
     auth: Auth<TenantAdmins>,
     State(host): State<Arc<ApiHost>>,

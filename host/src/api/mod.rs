@@ -10,6 +10,8 @@
 //! - `tenants.rs`, `plugins.rs`, `leads.rs`, `rights.rs`, `audit.rs`,
 //!   `retention.rs`, `portability.rs`: the handlers, thin: parse, call the library, format.
 //! - `metrics.rs`: `GET /metrics`, host-wide counters in the Prometheus text format.
+//! - `openapi.rs`: `GET /v1/openapi.json`, the OpenAPI document generated from
+//!   the handlers' annotations and [`app`]'s one route list.
 //! - `demo.rs`: the demo tenant of `cally serve --demo`.
 //!
 //! A resource of another tenant answers 404 exactly as a missing one: every
@@ -23,6 +25,7 @@ mod error;
 mod extract;
 mod leads;
 mod metrics;
+pub mod openapi;
 mod plugins;
 mod portability;
 pub mod registry;
@@ -40,10 +43,13 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath};
+use axum::extract::{DefaultBodyLimit, MatchedPath, State};
 use axum::http::Request;
-use axum::routing::{get, post};
+use axum::response::IntoResponse;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi as _;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::audit::{AuditWriter, PseudonymKeyError, Pseudonymizer};
 use crate::capabilities::gate::DataServices;
@@ -156,68 +162,58 @@ impl ApiHost {
     }
 }
 
+/// Every endpoint, in one list from which both the router and the OpenAPI
+/// document are built: `routes!` takes a handler's method and path from its
+/// `#[utoipa::path]` annotation, so a handler without one does not compile
+/// here, and one cannot be routed at a path its document does not show. Add
+/// endpoints only with `.routes(routes!(..))`; the tests in `openapi.rs` send a
+/// request to every documented operation and check its key, roles and answers.
+fn documented_routes() -> OpenApiRouter<Arc<ApiHost>> {
+    let v1 = OpenApiRouter::default()
+        .routes(routes!(tenants::create))
+        .routes(routes!(tenants::create_key))
+        .routes(routes!(plugins::upload).layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)))
+        .routes(routes!(plugins::list))
+        .routes(routes!(plugins::get))
+        .routes(routes!(plugins::roll_back))
+        .routes(routes!(plugins::inspect))
+        .routes(routes!(plugins::diff))
+        .routes(routes!(plugins::approve))
+        .routes(routes!(plugins::activate))
+        .routes(routes!(leads::create))
+        .routes(routes!(leads::list))
+        .routes(routes!(leads::import).layer(DefaultBodyLimit::max(leads::IMPORT_BODY_LIMIT)))
+        .routes(routes!(leads::get))
+        .routes(routes!(leads::correct))
+        .routes(routes!(leads::grant))
+        .routes(routes!(leads::consents))
+        .routes(routes!(leads::withdraw))
+        .routes(routes!(rights::access_report))
+        .routes(routes!(rights::restrict))
+        .routes(routes!(rights::erase))
+        .routes(routes!(portability::export))
+        .routes(routes!(retention::get))
+        .routes(routes!(retention::put))
+        .routes(routes!(retention::purge))
+        .routes(routes!(calls::handlers::start))
+        .routes(routes!(calls::handlers::get))
+        .routes(routes!(calls::handlers::event))
+        .routes(routes!(calls::handlers::end))
+        .routes(routes!(audit::query))
+        .routes(routes!(audit::export))
+        .routes(routes!(audit::verify))
+        .routes(routes!(openapi::serve_document));
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(prometheus_metrics))
+        .nest("/v1", v1)
+}
+
 /// The API's routes over `host`, with body limits and request tracing.
 pub fn app(host: Arc<ApiHost>) -> Router {
-    let v1 = Router::new()
-        .route("/tenants", post(tenants::create))
-        .route("/keys", post(tenants::create_key))
-        .route(
-            "/plugins",
-            post(plugins::upload)
-                .layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT))
-                .get(plugins::list),
-        )
-        .route("/plugins/{name}", get(plugins::get))
-        .route("/plugins/{name}/rollback", post(plugins::roll_back))
-        .route(
-            "/plugins/{name}/versions/{version}/inspect",
-            get(plugins::inspect),
-        )
-        .route(
-            "/plugins/{name}/versions/{version}/diff",
-            get(plugins::diff),
-        )
-        .route(
-            "/plugins/{name}/versions/{version}/approve",
-            post(plugins::approve),
-        )
-        .route(
-            "/plugins/{name}/versions/{version}/activate",
-            post(plugins::activate),
-        )
-        .route("/leads", post(leads::create).get(leads::list))
-        .route(
-            "/leads/import",
-            post(leads::import).layer(DefaultBodyLimit::max(leads::IMPORT_BODY_LIMIT)),
-        )
-        .route("/leads/{id}", get(leads::get).patch(leads::correct))
-        .route(
-            "/leads/{id}/consents",
-            post(leads::grant).get(leads::consents),
-        )
-        .route(
-            "/leads/{id}/consents/{consent_id}/withdraw",
-            post(leads::withdraw),
-        )
-        .route("/leads/{id}/access-report", get(rights::access_report))
-        .route("/leads/{id}/restriction", post(rights::restrict))
-        .route("/leads/{id}/erase", post(rights::erase))
-        .route("/leads/{id}/export", get(portability::export))
-        .route("/retention", get(retention::get).put(retention::put))
-        .route("/retention/purge", post(retention::purge))
-        .route("/calls", post(calls::handlers::start))
-        .route("/calls/{call_id}", get(calls::handlers::get))
-        .route("/calls/{call_id}/events", post(calls::handlers::event))
-        .route("/calls/{call_id}/end", post(calls::handlers::end))
-        .route("/audit", get(audit::query))
-        .route("/audit/export", get(audit::export))
-        .route("/audit/verify", get(audit::verify))
-        .method_not_allowed_fallback(method_not_allowed);
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics::metrics))
+    let (routes, _document) = documented_routes().split_for_parts();
+    routes
         .method_not_allowed_fallback(method_not_allowed)
-        .nest("/v1", v1)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
@@ -231,8 +227,31 @@ pub fn app(host: Arc<ApiHost>) -> Router {
         .with_state(host)
 }
 
+/// `GET /healthz`: the host is up.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "operations",
+    operation_id = "healthz",
+    responses((status = 200, description = "The host is up", body = String, content_type = "text/plain", example = "ok")),
+)]
 async fn healthz() -> &'static str {
     "ok"
+}
+
+/// `GET /metrics`: host-wide counters in the Prometheus text format (calls
+/// started, ended and live, events, plugin failures by reason, uses of
+/// personal data by decision, audit batches and records). Names no tenant,
+/// so it needs no key.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    operation_id = "metrics",
+    responses((status = 200, description = "The counters, Prometheus text format 0.0.4", body = String, content_type = "text/plain; version=0.0.4")),
+)]
+async fn prometheus_metrics(host: State<Arc<ApiHost>>) -> impl IntoResponse {
+    metrics::metrics(host).await
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {

@@ -20,9 +20,10 @@ use crate::store::{AuditFilter, Lead, LeadTag, OutboxMessage};
 pub const EXPORT_FORMAT: &str = "cally-lead-export/1";
 
 /// The portability export of one lead.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LeadExport {
     /// [`EXPORT_FORMAT`].
+    #[schema(example = "cally-lead-export/1")]
     format: &'static str,
     /// When it was produced (host clock).
     exported_at_ms: i64,
@@ -57,6 +58,19 @@ fn file_name(id: &str) -> String {
 }
 
 /// `GET /v1/leads/{id}/export`: the lead's data as a JSON attachment.
+#[utoipa::path(
+    get,
+    path = "/leads/{id}/export",
+    tag = "rights",
+    operation_id = "export_lead",
+    params(("id" = String, Path, description = "The lead's id, as the tenant chose it")),
+    responses(
+        (status = 200, description = "The export document, as an attachment", body = LeadExport,
+            headers(("Content-Disposition" = String, description = "`attachment; filename=\"lead-<id>.json\"`"))),
+        (status = 404, description = "The tenant has no lead with that id"),
+    ),
+    security(("api_key" = ["tenant-admin"])),
+)]
 pub async fn export(
     auth: Auth<TenantAdmins>,
     State(host): State<Arc<ApiHost>>,

@@ -90,7 +90,7 @@ pub struct PluginVersion {
 }
 
 /// A version as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct VersionView {
     /// The version.
     pub version: String,
@@ -115,7 +115,7 @@ pub struct VersionView {
 }
 
 /// A plugin as the API shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct PluginView {
     /// The plugin's name.
     pub name: String,

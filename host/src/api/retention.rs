@@ -14,7 +14,7 @@ use crate::store::RetentionPolicy;
 
 /// The body of `PUT /v1/retention`: the whole policy (an absent or `null` limit
 /// keeps that kind of data until the lead is erased).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyBody {
     /// Days an ended call (and its stored result) is kept: 1 to 36500.
@@ -26,7 +26,7 @@ pub struct PolicyBody {
 }
 
 /// The tenant's policy as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct PolicyView {
     /// Days an ended call is kept; `null`: until the lead is erased.
     calls_days: Option<u32>,
@@ -63,6 +63,14 @@ fn check_days(name: &str, days: Option<u32>) -> Result<(), ApiError> {
 }
 
 /// `GET /v1/retention`: the tenant's policy.
+#[utoipa::path(
+    get,
+    path = "/retention",
+    tag = "retention",
+    operation_id = "get_retention_policy",
+    responses((status = 200, description = "The policy; every limit `null` if none was set", body = PolicyView)),
+    security(("api_key" = ["tenant-admin"])),
+)]
 pub async fn get(
     auth: Auth<TenantAdmins>,
     State(host): State<Arc<ApiHost>>,
@@ -72,6 +80,18 @@ pub async fn get(
 }
 
 /// `PUT /v1/retention`: sets the tenant's policy (the next purge applies it).
+#[utoipa::path(
+    put,
+    path = "/retention",
+    tag = "retention",
+    operation_id = "set_retention_policy",
+    request_body = PolicyBody,
+    responses(
+        (status = 200, description = "The policy as set", body = PolicyView),
+        (status = 422, description = "A limit is not 1 to 36500 days, or the body does not fit the schema"),
+    ),
+    security(("api_key" = ["tenant-admin"])),
+)]
 pub async fn put(
     auth: Auth<TenantAdmins>,
     State(host): State<Arc<ApiHost>>,
@@ -94,6 +114,17 @@ pub async fn put(
 
 /// `POST /v1/retention/purge`: purges now what the policy says is too old,
 /// audited with one record; 409 if the tenant has no policy.
+#[utoipa::path(
+    post,
+    path = "/retention/purge",
+    tag = "retention",
+    operation_id = "purge_now",
+    responses(
+        (status = 200, description = "What the purge removed, and its audit record's sequence number", body = PurgeReport),
+        (status = 409, description = "The tenant has no retention policy; set one with `PUT /v1/retention`"),
+    ),
+    security(("api_key" = ["tenant-admin"])),
+)]
 pub async fn purge(
     auth: Auth<TenantAdmins>,
     State(host): State<Arc<ApiHost>>,

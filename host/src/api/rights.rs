@@ -16,7 +16,7 @@ use crate::consent::ConsentRecord;
 use crate::store::{AuditFilter, Lead, LeadTag, OutboxMessage};
 
 /// Everything the tenant holds about one lead, and every use of it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct AccessReport {
     /// The lead's record (personal fields empty once erased).
     lead: Lead,
@@ -41,6 +41,18 @@ async fn existing(host: &ApiHost, tenant: &str, id: &str) -> Result<Lead, ApiErr
 }
 
 /// `GET /v1/leads/{id}/access-report`: the lead's data and who read it.
+#[utoipa::path(
+    get,
+    path = "/leads/{id}/access-report",
+    tag = "rights",
+    operation_id = "lead_access_report",
+    params(("id" = String, Path, description = "The lead's id, as the tenant chose it")),
+    responses(
+        (status = 200, description = "The lead's record, consents, tags and messages, and every use of its data", body = AccessReport),
+        (status = 404, description = "The tenant has no lead with that id"),
+    ),
+    security(("api_key" = ["tenant-admin"])),
+)]
 pub async fn access_report(
     auth: Auth<TenantAdmins>,
     State(host): State<Arc<ApiHost>>,
@@ -65,7 +77,7 @@ pub async fn access_report(
 }
 
 /// The body of `POST /v1/leads/{id}/restriction`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Restriction {
     /// True: every read of the lead's data is denied `lead-restricted` from the
@@ -74,6 +86,20 @@ pub struct Restriction {
 }
 
 /// `POST /v1/leads/{id}/restriction`: sets or lifts the restriction of processing.
+#[utoipa::path(
+    post,
+    path = "/leads/{id}/restriction",
+    tag = "rights",
+    operation_id = "restrict_lead",
+    params(("id" = String, Path, description = "The lead's id, as the tenant chose it")),
+    request_body = Restriction,
+    responses(
+        (status = 200, description = "The lead, restricted or not", body = Lead),
+        (status = 404, description = "The tenant has no lead with that id"),
+        (status = 409, description = "The lead was erased; it cannot be changed"),
+    ),
+    security(("api_key" = ["tenant-admin"])),
+)]
 pub async fn restrict(
     auth: Auth<TenantAdmins>,
     State(host): State<Arc<ApiHost>>,
@@ -91,6 +117,18 @@ pub async fn restrict(
 /// queued messages for good, and the stored results of its calls (whose
 /// actions may quote what was read); consents stay as evidence, the audit log
 /// keeps only the pseudonym. Every later read is denied `lead-erased`.
+#[utoipa::path(
+    post,
+    path = "/leads/{id}/erase",
+    tag = "rights",
+    operation_id = "erase_lead",
+    params(("id" = String, Path, description = "The lead's id, as the tenant chose it")),
+    responses(
+        (status = 200, description = "The lead, its personal fields empty and `erased_at_ms` set", body = Lead),
+        (status = 404, description = "The tenant has no lead with that id"),
+    ),
+    security(("api_key" = ["tenant-admin"])),
+)]
 pub async fn erase(
     auth: Auth<TenantAdmins>,
     State(host): State<Arc<ApiHost>>,

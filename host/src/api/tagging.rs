@@ -15,7 +15,7 @@ use crate::protocol::{CallSummary, Direction, EndReason};
 use crate::session::{CallOptions, CallRecord, TagOutcome, TaggerRun};
 
 /// What one lead tagger made of a finished call.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TaggerResult {
     /// The lead tagger.
     pub plugin: String,

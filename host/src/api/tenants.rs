@@ -11,15 +11,16 @@ use super::auth::{PlatformAdmins, TenantAdmins};
 use super::{ApiError, ApiHost, ApiJson, Auth, IssuedKey, Role, issue_key};
 
 /// The body of `POST /v1/tenants`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTenant {
     /// The tenant's id: 1 to 64 of `a-z`, `0-9` and `-`.
+    #[schema(example = "acme-clinic")]
     id: String,
 }
 
 /// A tenant just created, with its first admin key.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct CreatedTenant {
     /// The tenant's id.
     tenant: String,
@@ -43,6 +44,19 @@ pub fn check_tenant_id(id: &str) -> Result<(), ApiError> {
 }
 
 /// `POST /v1/tenants`: creates a tenant and issues its first tenant-admin key.
+#[utoipa::path(
+    post,
+    path = "/tenants",
+    tag = "tenants",
+    operation_id = "create_tenant",
+    request_body = NewTenant,
+    responses(
+        (status = 201, description = "The tenant, with its first tenant-admin key (shown once)", body = CreatedTenant),
+        (status = 409, description = "A tenant with that id exists"),
+        (status = 422, description = "The id is not 1 to 64 of `a-z`, `0-9` and `-`, or the body does not fit the schema"),
+    ),
+    security(("api_key" = ["platform-admin"])),
+)]
 pub async fn create(
     _auth: Auth<PlatformAdmins>,
     State(host): State<Arc<ApiHost>>,
@@ -68,7 +82,7 @@ pub async fn create(
 }
 
 /// The body of `POST /v1/keys`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewKey {
     /// The role: `tenant-admin`, `developer`, `reviewer` or `runtime`.
@@ -78,6 +92,19 @@ pub struct NewKey {
 }
 
 /// `POST /v1/keys`: issues a key of the caller's tenant.
+#[utoipa::path(
+    post,
+    path = "/keys",
+    tag = "tenants",
+    operation_id = "create_key",
+    request_body = NewKey,
+    responses(
+        (status = 201, description = "The key (shown once; only its hash is stored)", body = IssuedKey),
+        (status = 403, description = "The key's role may not call this endpoint, or the body asks for a platform-admin key"),
+        (status = 422, description = "The label is not 1 to 128 characters, or the body does not fit the schema"),
+    ),
+    security(("api_key" = ["tenant-admin"])),
+)]
 pub async fn create_key(
     auth: Auth<TenantAdmins>,
     State(host): State<Arc<ApiHost>>,

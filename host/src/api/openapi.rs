@@ -1,0 +1,569 @@
+//! `GET /v1/openapi.json`: the API's OpenAPI 3.1 document, generated from the
+//! code, never kept by hand. Each handler's `#[utoipa::path]` annotation gives
+//! its method, path, parameters, body, answers, tag and roles; the request and
+//! response types derive `ToSchema` (their doc comments are the descriptions);
+//! and the router and the document are built from one route list
+//! (`documented_routes` in `mod.rs`). This module adds what every operation
+//! shares, so no handler can forget it: the bearer-key security scheme, the
+//! `application/problem+json` body of every error, and the errors that the key
+//! check and the JSON extractor give.
+
+use std::borrow::Cow;
+use std::sync::OnceLock;
+
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{self, ContentBuilder, HeaderBuilder, Ref, RefOr, Schema};
+use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
+
+use super::ApiError;
+use super::error::ProblemDocument;
+
+/// The name of the security scheme every keyed operation names; its scopes
+/// are the roles the operation admits (OpenAPI 3.1 allows role names there).
+pub const SECURITY_SCHEME: &str = "api_key";
+
+/// The content type of every error answer.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The document's fixed part: info, tags, the security scheme and the problem
+/// schema. [`document`] adds every route's operations to it.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Cally",
+        version = env!("CARGO_PKG_VERSION"),
+        description = "Cally's HTTP API: tenants and keys, plugin uploads and reviews, leads and consents, live calls, data subjects' rights, retention and the audit log.",
+    ),
+    tags(
+        (name = "tenants", description = "Tenants and their API keys (platform admin, tenant admin)."),
+        (name = "plugins", description = "Plugin versions: upload (developer); inspect, diff, approve, activate, roll back (reviewer)."),
+        (name = "leads", description = "A tenant's leads: create, list, correct, import a contact list (tenant admin)."),
+        (name = "consents", description = "A lead's consents: record, list, withdraw (tenant admin)."),
+        (name = "rights", description = "Data subjects' rights: access report, restriction, erasure, portability export (tenant admin)."),
+        (name = "retention", description = "The tenant's retention policy and purges (tenant admin)."),
+        (name = "calls", description = "Live calls: start, post events, end, read (runtime)."),
+        (name = "audit", description = "The tenant's hash-chained audit log: query, export, verify (reviewer)."),
+        (name = "operations", description = "Health, metrics and this document; no key."),
+    ),
+    components(schemas(ProblemDocument)),
+    modifiers(&BearerKey),
+)]
+pub struct ApiDoc;
+
+/// Declares the `api_key` security scheme: `Authorization: Bearer cally_<64 hex>`.
+struct BearerKey;
+
+impl Modify for BearerKey {
+    fn modify(&self, openapi: &mut openapi::OpenApi) {
+        let scheme = HttpBuilder::new()
+            .scheme(HttpAuthScheme::Bearer)
+            .bearer_format("cally_<64 hex digits>")
+            .description(Some(
+                "An API key, shown once when issued. Each key has one role (the \
+                 requirement's scopes list the roles an operation admits) and, but for \
+                 the platform admin's, one tenant.",
+            ))
+            .build();
+        openapi
+            .components
+            .get_or_insert_with(Default::default)
+            .add_security_scheme(SECURITY_SCHEME, SecurityScheme::Http(scheme));
+    }
+}
+
+/// The whole document: the fixed part, every route's operation, and the
+/// answers every operation shares (see [`complete`]).
+pub fn document() -> openapi::OpenApi {
+    let (_, mut document) = super::documented_routes().split_for_parts();
+    for item in document.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.options,
+            &mut item.head,
+            &mut item.patch,
+            &mut item.trace,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            complete(operation);
+        }
+    }
+    document
+}
+
+/// Adds to `operation` the errors it can answer without its handler saying so,
+/// and gives every error the problem document as its body:
+/// - an operation that takes a key: 401 (no or unknown key), 403 (a role it
+///   does not admit), 500 (the host failed);
+/// - one that takes a JSON body: 400, 413, 415 and 422 from the JSON extractor.
+///
+/// An answer the handler's annotation describes keeps its description.
+fn complete(operation: &mut Operation) {
+    let keyed = operation.security.as_ref().is_some_and(|s| !s.is_empty());
+    let json_body = operation
+        .request_body
+        .as_ref()
+        .is_some_and(|body| body.content.contains_key("application/json"));
+    let mut shared: Vec<(&str, &str)> = Vec::new();
+    if keyed {
+        shared.extend([
+            ("401", "No key, or a key that was never issued"),
+            ("403", "The key's role may not call this endpoint"),
+            (
+                "500",
+                "The host failed; the error is in its log, not in the answer",
+            ),
+        ]);
+    }
+    if json_body {
+        shared.extend([
+            ("400", "The body is not well-formed JSON"),
+            ("413", "The body is larger than the endpoint accepts"),
+            ("415", "The body is not sent as `Content-Type: application/json`"),
+            ("422", "The JSON does not fit the schema (a missing, unknown or mistyped field) or a value is refused"),
+        ]);
+    }
+    let responses = &mut operation.responses.responses;
+    for (status, description) in shared {
+        responses
+            .entry(status.to_owned())
+            .or_insert_with(|| RefOr::T(openapi::Response::new(description)));
+    }
+    for (status, response) in responses.iter_mut() {
+        let RefOr::T(response) = response else {
+            continue;
+        };
+        if !(status.starts_with('4') || status.starts_with('5')) {
+            continue;
+        }
+        response.content.clear();
+        response.content.insert(
+            PROBLEM_JSON.to_owned(),
+            ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(ProblemDocument::name())))
+                .build(),
+        );
+        if status == "401" {
+            response.headers.insert(
+                "WWW-Authenticate".to_owned(),
+                HeaderBuilder::new()
+                    .schema(String::schema())
+                    .description(Some("`Bearer`"))
+                    .build(),
+            );
+        }
+    }
+}
+
+/// `GET /v1/openapi.json`: this API's OpenAPI document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "operations",
+    operation_id = "openapi_document",
+    responses((status = 200, description = "The OpenAPI 3.1 document of this API, generated from the code", body = Object, content_type = "application/json")),
+)]
+pub async fn serve_document() -> Result<Response, ApiError> {
+    static JSON: OnceLock<String> = OnceLock::new();
+    let json = match JSON.get() {
+        Some(json) => json,
+        None => {
+            let json = document().to_json().map_err(|e| ApiError::internal(&e))?;
+            JSON.get_or_init(|| json)
+        }
+    };
+    Ok(([(header::CONTENT_TYPE, "application/json")], json.as_str()).into_response())
+}
+
+/// Gives types defined where this module adds no derive (the session and the
+/// audit log) a schema: a JSON object, described, without its properties.
+/// Deriving `utoipa::ToSchema` on the type itself replaces its line here (the
+/// two impls would conflict, so the compiler says so).
+macro_rules! described_object {
+    ($($ty:path => $name:literal: $description:literal;)+) => {
+        $(
+            impl PartialSchema for $ty {
+                fn schema() -> RefOr<Schema> {
+                    ObjectBuilder::new()
+                        .schema_type(Type::Object)
+                        .description(Some($description))
+                        .into()
+                }
+            }
+
+            impl ToSchema for $ty {
+                fn name() -> Cow<'static, str> {
+                    Cow::Borrowed($name)
+                }
+            }
+        )+
+    };
+}
+
+described_object! {
+    crate::session::EventOutcome => "EventOutcome":
+        "What the plugin made of one event: `actions` (what the platform should do: the plugin's, or the fallback if it failed), `log`, `plugin_time_us`, `host_time_us`, `data` (every use of personal data, as decided and audited) and `failure` when it failed.";
+    crate::session::CallRecord => "CallRecord":
+        "What happened on a call: `events`, every action returned (fallback included), `failure`, `disposition`, `digits`, `end_reason` and every use of personal data (`data`).";
+    crate::session::TagOutcome => "TagOutcome":
+        "What a lead tagger made of a call: the `tags` it returned, those `written`, its data uses (`data`), `log`, `plugin_time_us` and `failure` if it failed.";
+    crate::audit::AuditRecord => "AuditRecord":
+        "One record of the tenant's hash-chained audit log: `tenant`, `seq`, `time_ms`, the plugin (`plugin`, `plugin_version`, `component_digest`), `call_id`, `lead` (the lead's pseudonym, never its id), `resource`, `purpose`, `decision`, `reason`, `consent_id`, `prev_hash` and `hash`.";
+    crate::audit::VerifyReport => "VerifyReport":
+        "The outcome of verifying the tenant's chain against its head: `tenant`, `records` checked, `last_seq`, and `problem`: null when the chain is intact, otherwise the first bad record's `seq` and what is wrong with it.";
+}
+
+#[cfg(test)]
+mod tests {
+    //! The document against the router it was built with: every documented
+    //! operation is routed, asks for a key exactly when it says so, admits
+    //! exactly the roles it names, and the document itself is well-formed.
+
+    use std::collections::{BTreeMap, BTreeSet};
+    use std::sync::Arc;
+
+    use axum::Router;
+    use axum::body::{Body, to_bytes};
+    use axum::http::{Method, Request, StatusCode};
+    use serde_json::Value;
+    use tower::ServiceExt as _;
+
+    use super::*;
+    use crate::api::{ApiHost, Role, app, issue_key};
+    use crate::sandbox::SandboxConfig;
+
+    /// One operation of the document.
+    struct Documented {
+        method: Method,
+        /// The path template, such as `/v1/leads/{id}`.
+        path: String,
+        /// The roles its security requirement names; `None`: it takes no key.
+        roles: Option<BTreeSet<String>>,
+        operation: Value,
+    }
+
+    fn json() -> Value {
+        serde_json::to_value(document()).unwrap()
+    }
+
+    fn operations(document: &Value) -> Vec<Documented> {
+        let mut found = Vec::new();
+        for (path, item) in document["paths"].as_object().unwrap() {
+            for (method, operation) in item.as_object().unwrap() {
+                let Ok(method) = method.to_uppercase().parse::<Method>() else {
+                    continue;
+                };
+                let roles = operation.get("security").map(|requirements| {
+                    let requirements = requirements.as_array().unwrap();
+                    assert_eq!(requirements.len(), 1, "{method} {path}: one requirement");
+                    let scopes = &requirements[0][SECURITY_SCHEME];
+                    assert!(
+                        scopes.is_array(),
+                        "{method} {path}: the requirement names `{SECURITY_SCHEME}`"
+                    );
+                    scopes
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|role| role.as_str().unwrap().to_owned())
+                        .collect()
+                });
+                found.push(Documented {
+                    method,
+                    path: path.clone(),
+                    roles,
+                    operation: operation.clone(),
+                });
+            }
+        }
+        assert!(
+            found.len() > 30,
+            "only {} operations documented",
+            found.len()
+        );
+        found
+    }
+
+    /// A request path for a template: every `{parameter}` becomes `x`.
+    fn concrete(template: &str) -> String {
+        template
+            .split('/')
+            .map(|segment| {
+                if segment.starts_with('{') {
+                    "x"
+                } else {
+                    segment
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+
+    async fn host() -> (tempfile::TempDir, Arc<ApiHost>) {
+        let dir = tempfile::tempdir().unwrap();
+        let config = SandboxConfig {
+            max_concurrent_calls: 2,
+            ..SandboxConfig::default()
+        };
+        let (host, _sqlite) = ApiHost::open(dir.path(), config).await.unwrap();
+        (dir, host)
+    }
+
+    async fn send(
+        router: &Router,
+        method: &Method,
+        path: &str,
+        key: Option<&str>,
+    ) -> (StatusCode, String, Vec<u8>) {
+        let mut request = Request::builder().method(method).uri(path);
+        if let Some(key) = key {
+            request = request.header(header::AUTHORIZATION, format!("Bearer {key}"));
+        }
+        let response = router
+            .clone()
+            .oneshot(request.body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let content_type = response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        let body = to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, content_type, body.to_vec())
+    }
+
+    #[tokio::test]
+    async fn every_documented_operation_is_routed_and_takes_a_key_exactly_when_documented() {
+        let (_dir, host) = host().await;
+        let router = app(host);
+        let document = json();
+        let operations = operations(&document);
+        for op in &operations {
+            let path = concrete(&op.path);
+            let (status, content_type, body) = send(&router, &op.method, &path, None).await;
+            let answer = String::from_utf8_lossy(&body);
+            match op.roles {
+                Some(_) => assert!(
+                    status == StatusCode::UNAUTHORIZED && content_type == PROBLEM_JSON,
+                    "{} {path} without a key: {status} {answer}",
+                    op.method
+                ),
+                None => assert_eq!(
+                    status,
+                    StatusCode::OK,
+                    "{} {path} needs no key: {answer}",
+                    op.method
+                ),
+            }
+        }
+        // And a method a path does not document is not routed there either.
+        let mut documented: BTreeMap<&str, BTreeSet<Method>> = BTreeMap::new();
+        for op in &operations {
+            documented
+                .entry(&op.path)
+                .or_default()
+                .insert(op.method.clone());
+        }
+        for (template, methods) in documented {
+            for method in [
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ] {
+                if methods.contains(&method) {
+                    continue;
+                }
+                let (status, _, body) = send(&router, &method, &concrete(template), None).await;
+                assert_eq!(
+                    status,
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "{method} {template} is routed but not documented: {}",
+                    String::from_utf8_lossy(&body)
+                );
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn every_keyed_operation_admits_exactly_the_roles_it_documents() {
+        let (_dir, host) = host().await;
+        host.store().create_tenant("acme", 1).await.unwrap();
+        let mut keys = Vec::new();
+        for role in Role::ALL {
+            let tenant = (role != Role::PlatformAdmin).then_some("acme");
+            let issued = issue_key(host.store(), tenant, role, "openapi-test")
+                .await
+                .unwrap();
+            keys.push((role, issued.key));
+        }
+        let router = app(host);
+        for op in operations(&json()) {
+            let Some(roles) = &op.roles else { continue };
+            for role in roles {
+                assert!(
+                    role.parse::<Role>().is_ok(),
+                    "{} {}: `{role}` is not a role",
+                    op.method,
+                    op.path
+                );
+            }
+            for (role, key) in &keys {
+                let path = concrete(&op.path);
+                let (status, _, body) = send(&router, &op.method, &path, Some(key)).await;
+                let admitted = roles.contains(role.as_str());
+                assert_eq!(
+                    status == StatusCode::FORBIDDEN,
+                    !admitted,
+                    "{} {path} with a {role} key (documented roles {roles:?}): {status} {}",
+                    op.method,
+                    String::from_utf8_lossy(&body)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_document_is_complete_and_consistent() {
+        let document = json();
+        assert!(document["openapi"].as_str().unwrap().starts_with("3."));
+        assert_eq!(document["info"]["title"], "Cally");
+        assert_eq!(document["info"]["version"], env!("CARGO_PKG_VERSION"));
+        let scheme = &document["components"]["securitySchemes"][SECURITY_SCHEME];
+        assert_eq!(scheme["type"], "http");
+        assert_eq!(scheme["scheme"], "bearer");
+        let tags: BTreeSet<&str> = document["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|tag| tag["name"].as_str().unwrap())
+            .collect();
+        let mut ids = BTreeSet::new();
+        for op in operations(&document) {
+            let name = format!("{} {}", op.method, op.path);
+            let operation = &op.operation;
+            assert!(op.path.starts_with("/v1/") || op.roles.is_none(), "{name}");
+            let id = operation["operationId"].as_str().unwrap();
+            assert!(ids.insert(id.to_owned()), "{name}: operationId {id} twice");
+            let op_tags = operation["tags"].as_array().unwrap();
+            assert_eq!(op_tags.len(), 1, "{name}: one tag");
+            assert!(tags.contains(op_tags[0].as_str().unwrap()), "{name}");
+            assert!(operation["summary"].is_string(), "{name}: a summary");
+            let responses = operation["responses"].as_object().unwrap();
+            assert!(responses.keys().any(|s| s.starts_with('2')), "{name}");
+            for (status, response) in responses {
+                if status.starts_with('4') || status.starts_with('5') {
+                    assert_eq!(
+                        response["content"][PROBLEM_JSON]["schema"]["$ref"],
+                        "#/components/schemas/ProblemDocument",
+                        "{name} {status}"
+                    );
+                }
+            }
+            if op.roles.is_some() {
+                for status in ["401", "403"] {
+                    assert!(responses.contains_key(status), "{name}: no {status}");
+                }
+            }
+            let declared: BTreeSet<&str> = operation["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|p| p["in"] == "path")
+                .map(|p| p["name"].as_str().unwrap())
+                .collect();
+            let in_path: BTreeSet<&str> = op
+                .path
+                .split('/')
+                .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+                .collect();
+            assert_eq!(declared, in_path, "{name}: path parameters");
+        }
+        assert_references_resolve(&document, &document);
+    }
+
+    /// The values an enum's schema allows, next to what serde writes for each variant.
+    fn schema_and_serde<T: ToSchema + serde::Serialize>(all: &[T]) -> (Value, Value) {
+        let schema = serde_json::to_value(T::schema()).unwrap();
+        let serde = all
+            .iter()
+            .map(|v| serde_json::to_value(v).unwrap())
+            .collect();
+        (schema["enum"].clone(), serde)
+    }
+
+    /// The consent vocabulary is spelled by a macro whose per-variant serde
+    /// renames the schema derive cannot read; the schema must still allow
+    /// exactly what serde reads and writes.
+    #[test]
+    fn vocabulary_schemas_allow_exactly_the_serde_spellings() {
+        use crate::consent::{AgeStatus, Channel, DataField, Purpose};
+        let pairs = [
+            schema_and_serde(Purpose::ALL),
+            schema_and_serde(Channel::ALL),
+            schema_and_serde(DataField::ALL),
+            schema_and_serde(AgeStatus::ALL),
+        ];
+        for (schema, serde) in pairs {
+            assert_eq!(schema, serde);
+        }
+    }
+
+    /// Every `$ref` in `value` names a component of `document`.
+    fn assert_references_resolve(document: &Value, value: &Value) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(reference)) = map.get("$ref") {
+                    let pointer = reference.strip_prefix('#').unwrap();
+                    assert!(
+                        document.pointer(pointer).is_some(),
+                        "{reference} names nothing"
+                    );
+                }
+                map.values()
+                    .for_each(|v| assert_references_resolve(document, v));
+            }
+            Value::Array(items) => items
+                .iter()
+                .for_each(|v| assert_references_resolve(document, v)),
+            _ => {}
+        }
+    }
+
+    #[tokio::test]
+    async fn the_document_is_served_without_a_key() {
+        let (_dir, host) = host().await;
+        let router = app(host);
+        let (status, content_type, body) =
+            send(&router, &Method::GET, "/v1/openapi.json", None).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(content_type, "application/json");
+        let served: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(served, json());
+    }
+
+    /// Routes reach the router only through `documented_routes`' `.routes(routes!(..))`:
+    /// a plain axum route would be served but missing from the document.
+    #[test]
+    fn no_route_bypasses_the_documented_list() {
+        let source = include_str!("mod.rs");
+        for bypass in [".route(", ".route_service(", ".nest_service(", ".merge("] {
+            assert!(
+                !source.contains(bypass),
+                "mod.rs calls `{bypass}`: add the endpoint with `.routes(routes!(handler))` \
+                 and a `#[utoipa::path]` on its handler, so the OpenAPI document shows it"
+            );
+        }
+    }
+}
