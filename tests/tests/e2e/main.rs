@@ -22,6 +22,8 @@
 //!   old removed, audited, other tenants untouched); the lead's portability export.
 //! - `api_script`: `scripts/walkthrough.sh` against a `cally serve --demo` process;
 //!   `cally serve --config`.
+//! - `openapi`: `/v1/openapi.json` from a `cally serve` process documents every
+//!   endpoint the README's API section uses.
 
 mod common;
 mod data;
@@ -38,5 +40,6 @@ mod examples;
 mod hostile;
 mod isolation;
 mod manifest;
+mod openapi;
 mod personal_data;
 mod sessions;
