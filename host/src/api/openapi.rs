@@ -76,7 +76,9 @@ impl Modify for BearerKey {
 }
 
 /// The whole document: the fixed part, every route's operation, and the
-/// answers every operation shares (see [`complete`]).
+/// answers operations share: 401, 403 and 500 for a keyed one, the JSON
+/// extractor's errors for one with a JSON body, and the problem document as
+/// every error's body.
 pub fn document() -> openapi::OpenApi {
     let (_, mut document) = super::documented_routes().split_for_parts();
     for item in document.paths.paths.values_mut() {
