@@ -50,7 +50,7 @@ async fn run() {
 
     let dir = tempfile::tempdir().expect("temporary directory");
     let services = services(dir.path()).await;
-    for calls in [1, 16, 64, 256] {
+    for calls in [1, 16, 64, 256, 1024] {
         gate_throughput(&services, calls).await;
     }
     plugin_reads(&services).await;

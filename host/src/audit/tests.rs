@@ -8,7 +8,9 @@
 //! - a failing write (a trigger raising "disk full") denies every waiter of the batch,
 //!   stores nothing, and the chain continues cleanly once the fault is gone;
 //! - concurrent appends from many tasks and tenants form one valid chain per tenant,
-//!   in far fewer transactions than appends.
+//!   in far fewer transactions than appends;
+//! - two stores on one file (two processes) appending in turn both continue the
+//!   chain from its true head, though each remembers the head it last wrote.
 
 use std::sync::Arc;
 
@@ -440,4 +442,35 @@ async fn concurrent_appends_form_one_chain_per_tenant_in_few_transactions() {
         verified += report.records as usize;
     }
     assert_eq!(verified, total);
+}
+
+#[tokio::test]
+async fn two_stores_on_one_file_continue_each_others_chain() {
+    let fx = fixture().await;
+    let other = SqliteStore::open(fx.store.path().parent().unwrap())
+        .await
+        .unwrap();
+    // Each store learns the head, then the other moves it behind its back.
+    let mut seqs = Vec::new();
+    for round in 0..3 {
+        let mine = fx
+            .store
+            .append_audit_batch(&[entry("acme", 2 * round), entry("beta", round)])
+            .await
+            .unwrap();
+        let theirs = other
+            .append_audit_batch(&[entry("acme", 2 * round + 1)])
+            .await
+            .unwrap();
+        seqs.extend([mine[0].seq, theirs[0].seq]);
+    }
+    assert_eq!(seqs, [1, 2, 3, 4, 5, 6]);
+    for tenant in ["acme", "beta"] {
+        let report = verify_tenant(fx.store.as_ref(), tenant).await.unwrap();
+        assert!(report.is_clean(), "{report}");
+    }
+    assert_eq!(
+        fx.store.audit_head("acme").await.unwrap().unwrap().last_seq,
+        6
+    );
 }

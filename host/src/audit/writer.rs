@@ -64,14 +64,27 @@ impl std::fmt::Debug for AuditWriter {
 }
 
 impl AuditWriter {
-    /// Starts the background task on the current tokio runtime.
+    /// Starts the writer on a thread of its own, so its round trips to the database
+    /// are never queued behind the calls' tasks (which all wake at once when a batch
+    /// commits, just as the writer needs to start the next one).
     ///
     /// # Panics
-    /// Outside a tokio runtime.
+    /// If the operating system cannot start a thread.
     pub fn spawn(store: Arc<dyn Store>) -> AuditWriter {
         let (queue, requests) = mpsc::channel(QUEUE_CAPACITY);
         let counters = Arc::new(Counters::default());
-        tokio::spawn(run(store, requests, counters.clone()));
+        let task_counters = counters.clone();
+        let span = tracing::Span::current();
+        std::thread::Builder::new()
+            .name("cally-audit".into())
+            .spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("the audit writer's runtime");
+                runtime.block_on(run(store, requests, task_counters).instrument(span));
+            })
+            .expect("the audit writer's thread");
         AuditWriter { queue, counters }
     }
 

@@ -1,11 +1,8 @@
 //! The SQLite backend: one file, `<data_dir>/cally.db`, in WAL mode with
 //! `synchronous = FULL`, so a commit is on disk when it returns.
 
-use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::LazyLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
@@ -21,9 +18,10 @@ use super::{
     MessageStatus, NewConsent, NewMessage, NewTag, OutboxMessage, PurgeCounts, ReleaseEvent,
     RetentionPolicy, Store, StoreError, StoredPluginVersion,
 };
-use crate::audit::{AuditEntry, AuditRecord, GENESIS_HASH};
+use crate::audit::{AuditEntry, AuditRecord};
 use crate::consent::{ConsentRecord, ParseError};
 
+mod audit_append;
 mod retention;
 
 /// The database file's name inside the data directory.
@@ -35,28 +33,6 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Read connections: reads run in parallel with the writer in WAL mode.
 const READ_CONNECTIONS: u32 = 4;
-
-/// Rows per multi-row audit INSERT, largest first. Powers of two, so a batch of any
-/// size is a few statements drawn from only seven SQL texts (all stay in the statement
-/// cache); 64 rows bind 960 parameters, far below SQLite's limit of 32766.
-const AUDIT_INSERT_CHUNKS: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
-
-/// `INSERT INTO audit_log ... VALUES (...), (...)` for each of [`AUDIT_INSERT_CHUNKS`].
-/// Built from placeholders only: no value is ever spliced into the text.
-static AUDIT_INSERT_SQL: LazyLock<Vec<String>> = LazyLock::new(|| {
-    let row = format!("({})", vec!["?"; 15].join(", "));
-    AUDIT_INSERT_CHUNKS
-        .iter()
-        .map(|&rows| {
-            format!(
-                "INSERT INTO audit_log (tenant, seq, time_ms, plugin, plugin_version, \
-                 component_digest, call_id, lead, resource, purpose, decision, reason, \
-                 consent_id, prev_hash, hash) VALUES {}",
-                vec![row.as_str(); rows].join(", ")
-            )
-        })
-        .collect()
-});
 
 /// The embedded migrations (`host/migrations`).
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -78,6 +54,8 @@ pub struct SqliteStore {
     path: PathBuf,
     /// Leads' records and consents, read by every personal-data decision.
     leads: std::sync::Arc<super::lead_cache::LeadCache>,
+    /// Each tenant's audit chain head as this process last committed it.
+    known_heads: std::sync::Arc<audit_append::KnownHeads>,
 }
 
 impl SqliteStore {
@@ -107,6 +85,9 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full);
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            // The one connection is ours alone; pinging it before every
+            // transaction would cost each one an extra round trip.
+            .test_before_acquire(false)
             .min_connections(1)
             .connect_with(write_options)
             .await
@@ -129,6 +110,7 @@ impl SqliteStore {
             reader,
             path,
             leads: Default::default(),
+            known_heads: Default::default(),
         })
     }
 
@@ -165,6 +147,7 @@ impl SqliteStore {
             reader: pool,
             path,
             leads: Default::default(),
+            known_heads: Default::default(),
         })
     }
 
@@ -736,94 +719,7 @@ impl Store for SqliteStore {
         &self,
         entries: &[AuditEntry],
     ) -> Result<Vec<AuditRecord>, StoreError> {
-        if entries.is_empty() {
-            return Ok(Vec::new());
-        }
-        let action = format!("appending {} audit records", entries.len());
-        let now = now_ms();
-        let mut tx = self.begin(&action).await?;
-        // Each tenant's chain continues from its stored head, read inside this
-        // transaction: a failed batch leaves nothing behind, not even in memory, and a
-        // second host (PostgreSQL) appending to the same chain is serialised by the lock.
-        let mut heads: HashMap<&str, (i64, String)> = HashMap::new();
-        let mut records = Vec::with_capacity(entries.len());
-        for entry in entries {
-            let head = match heads.entry(entry.tenant.as_str()) {
-                Entry::Occupied(head) => head.into_mut(),
-                Entry::Vacant(slot) => {
-                    ensure_tenant_in(&mut tx, &entry.tenant, now).await?;
-                    let stored: Option<(i64, String)> = sqlx::query_as(
-                        "SELECT last_seq, last_hash FROM audit_heads WHERE tenant = ?1",
-                    )
-                    .bind(&entry.tenant)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(|e| {
-                        database(
-                            format!("reading the audit head of tenant '{}'", entry.tenant),
-                            e,
-                        )
-                    })?;
-                    slot.insert(stored.unwrap_or_else(|| (0, GENESIS_HASH.to_owned())))
-                }
-            };
-            let record = AuditRecord::seal(entry, head.0 + 1, &head.1);
-            *head = (record.seq, record.hash.clone());
-            records.push(record);
-        }
-        // Multi-row INSERTs (64 rows per statement at most): one round trip to the
-        // connection's worker thread per chunk rather than per row.
-        let mut rest = records.as_slice();
-        for (size, sql) in AUDIT_INSERT_CHUNKS.iter().zip(AUDIT_INSERT_SQL.iter()) {
-            while rest.len() >= *size {
-                let (chunk, tail) = rest.split_at(*size);
-                let mut query = sqlx::query(sql.as_str());
-                for r in chunk {
-                    query = query
-                        .bind(&r.tenant)
-                        .bind(r.seq)
-                        .bind(r.time_ms)
-                        .bind(&r.plugin)
-                        .bind(&r.plugin_version)
-                        .bind(&r.component_digest)
-                        .bind(&r.call_id)
-                        .bind(&r.lead)
-                        .bind(&r.resource)
-                        .bind(&r.purpose)
-                        .bind(&r.decision)
-                        .bind(&r.reason)
-                        .bind(r.consent_id)
-                        .bind(&r.prev_hash)
-                        .bind(&r.hash);
-                }
-                query.execute(&mut *tx).await.map_err(|e| {
-                    let first = &chunk[0];
-                    database(
-                        format!(
-                            "{action} (tenant '{}', from seq {})",
-                            first.tenant, first.seq
-                        ),
-                        e,
-                    )
-                })?;
-                rest = tail;
-            }
-        }
-        for (tenant, (last_seq, last_hash)) in &heads {
-            sqlx::query(
-                "INSERT INTO audit_heads (tenant, last_seq, last_hash) VALUES (?1, ?2, ?3) \
-                 ON CONFLICT (tenant) DO UPDATE SET \
-                     last_seq = excluded.last_seq, last_hash = excluded.last_hash",
-            )
-            .bind(tenant)
-            .bind(last_seq)
-            .bind(last_hash)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| database(format!("moving the audit head of tenant '{tenant}'"), e))?;
-        }
-        tx.commit().await.map_err(commit_error(action))?;
-        Ok(records)
+        audit_append::append_batch(self, entries).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant), err(level = "debug"))]
