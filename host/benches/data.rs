@@ -8,7 +8,7 @@
 //! - the consent decision alone (`consent::decide`, no I/O), per call;
 //! - audited reads through the data gate (load the lead's consents, decide,
 //!   append the audit record in the group-commit writer, wait until it is
-//!   durable) from 1, 16, 64 and 256 concurrent calls: reads per second and
+//!   durable) from 1, 16, 64, 256 and 1024 concurrent calls: reads per second and
 //!   per-read latency p50/p99;
 //! - the same reads made by a real plugin: the appointment reminder's
 //!   `started` event on a call with a lead (two audited reads per call).
