@@ -12,7 +12,7 @@ use crate::consent::{Decision, DenyReason, Purpose};
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// Whether a use of personal data was allowed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum AuditDecision {
     /// The value was released (or the action performed) after this record was durable.
@@ -123,7 +123,7 @@ impl AuditContext {
 /// Purpose, decision and reason are kept as the text that was written (and hashed), so
 /// a log written by a newer version, with a purpose this version does not know, still
 /// loads, verifies and exports.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditRecord {
     /// The tenant whose chain it belongs to.
     pub tenant: String,
@@ -140,6 +140,7 @@ pub struct AuditRecord {
     /// See [`AuditEntry::call_id`].
     pub call_id: String,
     /// See [`AuditEntry::lead`].
+    #[schema(required = true)]
     pub lead: Option<String>,
     /// See [`AuditEntry::resource`].
     pub resource: String,
@@ -148,8 +149,10 @@ pub struct AuditRecord {
     /// `allowed` or `denied`.
     pub decision: String,
     /// The deny reason's code (`no-consent`, ...), if denied.
+    #[schema(required = true)]
     pub reason: Option<String>,
     /// See [`AuditEntry::consent_id`].
+    #[schema(required = true)]
     pub consent_id: Option<i64>,
     /// The hash of the tenant's previous record ([`GENESIS_HASH`] for the first).
     pub prev_hash: String,

@@ -15,7 +15,7 @@ use super::{AuditError, AuditRecord, GENESIS_HASH};
 use crate::store::{AuditHead, Store};
 
 /// What is wrong at a sequence number.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum ProblemKind {
     /// The record's content does not hash to its stored hash: a field was edited.
@@ -113,7 +113,7 @@ impl fmt::Display for ProblemKind {
 }
 
 /// The first bad record of a chain and what is wrong with it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ChainProblem {
     /// The first sequence number that is wrong.
     pub seq: i64,
@@ -129,7 +129,7 @@ impl fmt::Display for ChainProblem {
 }
 
 /// The outcome of verifying one tenant's chain.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct VerifyReport {
     /// The tenant verified.
     pub tenant: String,
@@ -138,6 +138,7 @@ pub struct VerifyReport {
     /// The last sequence number seen (0 for an empty log).
     pub last_seq: i64,
     /// The first problem, if any; `None` means the chain is intact.
+    #[schema(required = true)]
     pub problem: Option<ChainProblem>,
 }
 

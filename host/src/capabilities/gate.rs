@@ -201,7 +201,7 @@ impl CallScope {
 
 /// One use of personal data as it was decided and audited; shown in
 /// `cally simulate` and kept with the call's result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DataUse {
     /// What was used, as in the audit log: `name`, `preferences.preferred-time`,
     /// `transcript`, `message:whatsapp`, `tag:hot-lead`.
@@ -209,19 +209,24 @@ pub struct DataUse {
     /// The purpose it was used for.
     pub purpose: Purpose,
     /// `allowed` or `denied`.
+    #[schema(value_type = crate::audit::AuditDecision)]
     pub decision: &'static str,
     /// The denial code, when denied.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub reason: Option<&'static str>,
     /// What would allow it, when denied.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub message: Option<String>,
     /// The consent record that allowed it.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub consent_id: Option<i64>,
     /// The audit record's sequence number in the tenant's chain; absent only
     /// when the audit store could not write (and nothing was released).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub audit_seq: Option<i64>,
 }
 

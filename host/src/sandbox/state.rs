@@ -201,7 +201,7 @@ impl ResourceLimiter for MemoryLimiter {
 }
 
 /// How much a log line matters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LogLevel {
     /// Detail for the developer.
@@ -215,7 +215,7 @@ pub enum LogLevel {
 }
 
 /// One line of a call's log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct LogLine {
     /// How much it matters.
     pub level: LogLevel,

@@ -8,7 +8,7 @@ use crate::sandbox::PluginState;
 
 /// Why a plugin was stopped. Shown in `cally simulate`, logged, and kept with
 /// the call's result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error, utoipa::ToSchema)]
 #[serde(tag = "reason", rename_all = "snake_case")]
 pub enum PluginFailure {
     /// Occurs when the plugin's own code ran past its per-event deadline.

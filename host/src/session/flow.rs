@@ -15,7 +15,7 @@ use crate::protocol::{Action, CallEvent, validate_actions};
 use crate::sandbox::{LogLine, PluginState, Sandbox};
 
 /// What the plugin made of one event.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct EventOutcome {
     /// What the platform should do: the plugin's actions, or the fallback if
     /// it failed on this event.
@@ -24,9 +24,11 @@ pub struct EventOutcome {
     pub log: Vec<LogLine>,
     /// Wall-clock time the plugin's own code ran.
     #[serde(rename = "plugin_time_us", serialize_with = "super::micros")]
+    #[schema(value_type = u64)]
     pub plugin_time: Duration,
     /// Time the host spent on the plugin's behalf.
     #[serde(rename = "host_time_us", serialize_with = "super::micros")]
+    #[schema(value_type = u64)]
     pub host_time: Duration,
     /// Every use of personal data during the event (reads, messages, tags),
     /// as decided and audited.
@@ -34,11 +36,12 @@ pub struct EventOutcome {
     pub data: Vec<DataUse>,
     /// Set when the plugin failed on this event and the fallback was returned.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub failure: Option<PluginFailure>,
 }
 
 /// What happened on a call, kept for its result and for the lead tagger.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct CallRecord {
     /// Events handed to the plugin.
     pub events: u32,
@@ -46,14 +49,17 @@ pub struct CallRecord {
     pub actions: Vec<Action>,
     /// Why the plugin failed, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub failure: Option<PluginFailure>,
     /// The last disposition the flow set.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub disposition: Option<String>,
     /// Keypad input the caller gave, in order.
     pub digits: Vec<String>,
     /// Why the call ended, once the platform said so.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub end_reason: Option<crate::protocol::EndReason>,
     /// Every use of personal data on the call.
     pub data: Vec<DataUse>,

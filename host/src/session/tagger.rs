@@ -14,7 +14,7 @@ use crate::protocol::{CallSummary, validate_tags};
 use crate::sandbox::{LogLine, Sandbox};
 
 /// What a lead tagger made of a call.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct TagOutcome {
     /// The tags the plugin returned (valid ones only); empty if it failed.
     pub tags: Vec<String>,
@@ -28,9 +28,11 @@ pub struct TagOutcome {
     pub log: Vec<LogLine>,
     /// Wall-clock time the plugin's own code ran, instantiation included.
     #[serde(rename = "plugin_time_us", serialize_with = "super::micros")]
+    #[schema(value_type = u64)]
     pub plugin_time: Duration,
     /// Why the plugin failed, if it did.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub failure: Option<PluginFailure>,
 }
 
