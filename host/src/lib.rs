@@ -36,6 +36,7 @@ pub mod cli;
 pub mod component;
 pub mod consent;
 pub mod examples;
+pub mod histogram;
 pub mod manifest;
 pub mod protocol;
 pub mod retention;

@@ -13,6 +13,7 @@ use axum::http::header;
 use axum::response::IntoResponse;
 
 use super::ApiHost;
+use crate::histogram::HistogramSnapshot;
 use crate::session::EventOutcome;
 
 /// What the API has done since the host started.
@@ -131,8 +132,31 @@ impl ApiMetrics {
             "gauge",
             &one(audit.largest_batch),
         );
+        histogram(
+            &mut out,
+            "cally_audit_batch_seconds",
+            "Time from an audit transaction's start to its durable commit.",
+            &host.services.audit.batch_latency(),
+        );
+        histogram(
+            &mut out,
+            "cally_audit_batch_records",
+            "Records per audit transaction.",
+            &host.services.audit.batch_sizes(),
+        );
         out
     }
+}
+
+/// Writes `snapshot` as a Prometheus histogram named `name`.
+fn histogram(out: &mut String, name: &str, help: &str, snapshot: &HistogramSnapshot) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    for (bound, count) in &snapshot.cumulative {
+        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {count}");
+    }
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {}", snapshot.count);
+    let _ = writeln!(out, "{name}_sum {}", snapshot.sum);
+    let _ = writeln!(out, "{name}_count {}", snapshot.count);
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -9,6 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
 use super::{AuditEntry, AuditError, AuditRecord};
+use crate::histogram::{Histogram, HistogramSnapshot};
 use crate::store::Store;
 
 /// The most records one transaction takes; more pending requests wait for the next.
@@ -25,12 +26,36 @@ struct Request {
     reply: Reply,
 }
 
-#[derive(Debug, Default)]
+/// Upper bounds of the batch latency histogram, in seconds: an fsync takes a
+/// fraction of a millisecond on a good disk, tens of milliseconds on a bad one.
+const LATENCY_BOUNDS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+];
+
+/// Upper bounds of the batch size histogram, in records.
+const SIZE_BOUNDS: &[f64] = &[1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 8192.0];
+
+#[derive(Debug)]
 struct Counters {
     batches: AtomicU64,
     records: AtomicU64,
     failed_batches: AtomicU64,
     largest_batch: AtomicU64,
+    latency: Histogram,
+    sizes: Histogram,
+}
+
+impl Default for Counters {
+    fn default() -> Counters {
+        Counters {
+            batches: AtomicU64::new(0),
+            records: AtomicU64::new(0),
+            failed_batches: AtomicU64::new(0),
+            largest_batch: AtomicU64::new(0),
+            latency: Histogram::new(LATENCY_BOUNDS),
+            sizes: Histogram::new(SIZE_BOUNDS),
+        }
+    }
 }
 
 /// What the writer has done so far (for tests, benchmarks and metrics).
@@ -116,6 +141,17 @@ impl AuditWriter {
             .ok_or_else(|| AuditError::Unavailable("the store returned no record".into()))
     }
 
+    /// How long each batch took in the store, from its transaction's start to its
+    /// durable commit (or failure), in seconds.
+    pub fn batch_latency(&self) -> HistogramSnapshot {
+        self.counters.latency.snapshot()
+    }
+
+    /// How many records each batch carried (failed batches included).
+    pub fn batch_sizes(&self) -> HistogramSnapshot {
+        self.counters.sizes.snapshot()
+    }
+
     /// Counters of what the writer has done.
     pub fn stats(&self) -> AuditWriterStats {
         AuditWriterStats {
@@ -158,7 +194,11 @@ async fn run(
             entries.append(&mut request.entries);
         }
         let span = tracing::debug_span!("audit_batch", records = total, waiters = waiters.len());
-        match store.append_audit_batch(&entries).instrument(span).await {
+        let began = std::time::Instant::now();
+        let outcome = store.append_audit_batch(&entries).instrument(span).await;
+        counters.latency.observe(began.elapsed().as_secs_f64());
+        counters.sizes.observe(total as f64);
+        match outcome {
             Ok(records) if records.len() == total => {
                 counters.batches.fetch_add(1, Ordering::Relaxed);
                 counters.records.fetch_add(total as u64, Ordering::Relaxed);

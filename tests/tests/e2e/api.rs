@@ -418,6 +418,24 @@ async fn the_walkthrough_end_to_end() {
         );
     }
     assert!(!metrics.contains("acme"), "{metrics}");
+    // Every committed audit batch is in the latency and size histograms, and the
+    // sizes add up to the records.
+    let value = |name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing from:\n{metrics}"))
+    };
+    let batches = value("cally_audit_batches_total");
+    assert!(batches >= 1.0, "{metrics}");
+    assert_eq!(value("cally_audit_batch_seconds_count"), batches);
+    assert_eq!(
+        value("cally_audit_batch_seconds_bucket{le=\"+Inf\"}"),
+        batches
+    );
+    assert!(value("cally_audit_batch_seconds_sum") > 0.0, "{metrics}");
+    assert_eq!(value("cally_audit_batch_records_count"), batches);
+    assert_eq!(value("cally_audit_batch_records_sum"), records.len() as f64);
 }
 
 /// Who may call what: every endpoint refuses a request without a key (401),
