@@ -16,8 +16,9 @@ use std::sync::{Arc, Mutex};
 use serde::Serialize;
 
 use crate::audit::{AuditContext, AuditWriter, Pseudonymizer};
-use crate::consent::{self, AccessRequest, ConsentRecord, Decision, DenyReason, Purpose, Resource};
-use crate::store::{Lead, Store};
+use crate::consent::{self, AccessRequest, Decision, DenyReason, Purpose, Resource};
+pub use crate::store::LeadSnapshot;
+use crate::store::Store;
 
 /// What every call's personal-data access shares: the store, the audit
 /// writer and the pseudonym key. One per host.
@@ -230,14 +231,6 @@ pub struct DataUse {
     pub audit_seq: Option<i64>,
 }
 
-/// The lead's record and consents as one decision saw them.
-pub struct LeadSnapshot {
-    /// The lead's record; `None` if it does not exist (treated as erased).
-    pub lead: Option<Lead>,
-    /// Every consent on record for the lead.
-    pub consents: Vec<ConsentRecord>,
-}
-
 /// The checkpoint between a plugin and personal data, for one call.
 #[derive(Clone)]
 pub struct DataGate {
@@ -260,17 +253,13 @@ impl DataGate {
     pub async fn check(
         &self,
         uses: &[(Resource, String)],
-    ) -> (Vec<Decision>, LeadSnapshot, Vec<DataUse>) {
+    ) -> (Vec<Decision>, Arc<LeadSnapshot>, Vec<DataUse>) {
         let now_ms = crate::session::now_ms() as i64;
         let snapshot = match self.snapshot().await {
             Ok(snapshot) => snapshot,
             Err(error) => {
                 tracing::warn!(%error, call = %self.scope.call_id, "cannot read the lead's consents; denying");
-                let empty = LeadSnapshot {
-                    lead: None,
-                    consents: Vec::new(),
-                };
-                return self.unavailable(uses, empty);
+                return self.unavailable(uses, Arc::default());
             }
         };
         let state = match &snapshot.lead {
@@ -329,8 +318,8 @@ impl DataGate {
     fn unavailable(
         &self,
         uses: &[(Resource, String)],
-        snapshot: LeadSnapshot,
-    ) -> (Vec<Decision>, LeadSnapshot, Vec<DataUse>) {
+        snapshot: Arc<LeadSnapshot>,
+    ) -> (Vec<Decision>, Arc<LeadSnapshot>, Vec<DataUse>) {
         let decision = Decision::Deny(DenyReason::AuditUnavailable);
         let trace = uses
             .iter()
@@ -339,18 +328,15 @@ impl DataGate {
         (vec![decision; uses.len()], snapshot, trace)
     }
 
-    async fn snapshot(&self) -> Result<LeadSnapshot, crate::store::StoreError> {
+    async fn snapshot(&self) -> Result<Arc<LeadSnapshot>, crate::store::StoreError> {
         let scope = &self.scope;
         let Some(lead_id) = &scope.lead_id else {
-            return Ok(LeadSnapshot {
-                lead: None,
-                consents: Vec::new(),
-            });
+            return Ok(Arc::default());
         };
-        let store = &self.services.store;
-        let lead = store.lead(&scope.tenant, lead_id).await?;
-        let consents = store.consents(&scope.tenant, lead_id).await?;
-        Ok(LeadSnapshot { lead, consents })
+        self.services
+            .store
+            .lead_snapshot(&scope.tenant, lead_id)
+            .await
     }
 }
 

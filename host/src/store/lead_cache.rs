@@ -12,7 +12,9 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use super::Lead;
+use std::sync::Arc;
+
+use super::{Lead, LeadSnapshot};
 use crate::consent::ConsentRecord;
 
 /// Most leads kept; past this the cache starts over, which costs one database
@@ -40,6 +42,7 @@ struct Entry {
     invalidated_at: u64,
     lead: Option<Option<Lead>>,
     consents: Option<Vec<ConsentRecord>>,
+    snapshot: Option<Arc<LeadSnapshot>>,
 }
 
 /// Taken before reading the database; a value is stored only if no write
@@ -75,6 +78,25 @@ impl LeadCache {
     pub(crate) fn consents(&self, tenant: &str, lead_id: &str) -> Option<Vec<ConsentRecord>> {
         let state = self.state();
         state.entries.get(&key(tenant, lead_id))?.consents.clone()
+    }
+
+    /// The cached record and consents of a lead, shared.
+    pub(crate) fn snapshot(&self, tenant: &str, lead_id: &str) -> Option<Arc<LeadSnapshot>> {
+        let state = self.state();
+        state.entries.get(&key(tenant, lead_id))?.snapshot.clone()
+    }
+
+    /// Stores a lead's record and consents read with `ticket`, unless a write came since.
+    pub(crate) fn put_snapshot(
+        &self,
+        tenant: &str,
+        lead_id: &str,
+        ticket: Ticket,
+        snapshot: &Arc<LeadSnapshot>,
+    ) {
+        self.put(tenant, lead_id, ticket, |entry| {
+            entry.snapshot = Some(snapshot.clone())
+        });
     }
 
     /// Stores a lead's record read with `ticket`, unless a write came since.
@@ -129,6 +151,7 @@ impl LeadCache {
         entry.invalidated_at = now;
         entry.lead = None;
         entry.consents = None;
+        entry.snapshot = None;
     }
 }
 
@@ -174,6 +197,22 @@ mod tests {
             cache.lead("t", "l").unwrap().unwrap().name.as_deref(),
             Some("New")
         );
+    }
+
+    #[test]
+    fn a_shared_snapshot_is_dropped_by_a_write_and_not_kept_from_before_one() {
+        let cache = LeadCache::default();
+        let snapshot = Arc::new(LeadSnapshot {
+            lead: lead("Ada"),
+            consents: Vec::new(),
+        });
+        let ticket = cache.ticket();
+        cache.put_snapshot("t", "l", ticket, &snapshot);
+        assert!(Arc::ptr_eq(&cache.snapshot("t", "l").unwrap(), &snapshot));
+        cache.invalidate("t", "l");
+        assert!(cache.snapshot("t", "l").is_none());
+        cache.put_snapshot("t", "l", ticket, &snapshot);
+        assert!(cache.snapshot("t", "l").is_none(), "read before the write");
     }
 
     #[test]

@@ -587,6 +587,15 @@ pub struct PurgeCounts {
 /// Every method takes the tenant (directly or in its argument) and touches only that
 /// tenant's rows. Async because every call waits on the database; `async_trait` because
 /// callers need `dyn Store`.
+/// A lead's record and consents as one decision saw them.
+#[derive(Debug, Clone, Default)]
+pub struct LeadSnapshot {
+    /// The lead's record; `None` if it does not exist (treated as erased).
+    pub lead: Option<Lead>,
+    /// Every consent on record for the lead.
+    pub consents: Vec<ConsentRecord>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Creates the tenant if it does not exist yet.
@@ -620,6 +629,21 @@ pub trait Store: Send + Sync + 'static {
     /// All of a lead's consents, withdrawn and expired ones included, oldest first.
     async fn consents(&self, tenant: &str, lead_id: &str)
     -> Result<Vec<ConsentRecord>, StoreError>;
+
+    /// The lead's record and consents together, as every personal-data decision
+    /// reads them. Shared rather than copied, because a busy host makes this read
+    /// for every use of personal data; a backend that caches it must drop its copy
+    /// when any write to the lead or its consents commits.
+    async fn lead_snapshot(
+        &self,
+        tenant: &str,
+        lead_id: &str,
+    ) -> Result<std::sync::Arc<LeadSnapshot>, StoreError> {
+        Ok(std::sync::Arc::new(LeadSnapshot {
+            lead: self.lead(tenant, lead_id).await?,
+            consents: self.consents(tenant, lead_id).await?,
+        }))
+    }
 
     /// Writes a CRM tag; returns its id.
     async fn insert_tag(&self, tag: &NewTag) -> Result<i64, StoreError>;

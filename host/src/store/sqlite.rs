@@ -14,9 +14,9 @@ use sqlx::sqlite::{
 use sqlx::{Row, Sqlite};
 
 use super::{
-    ApiKeyRecord, AuditChain, AuditFilter, AuditHead, CallRecord, CallStart, Lead, LeadTag,
-    MessageStatus, NewConsent, NewMessage, NewTag, OutboxMessage, PurgeCounts, ReleaseEvent,
-    RetentionPolicy, Store, StoreError, StoredPluginVersion,
+    ApiKeyRecord, AuditChain, AuditFilter, AuditHead, CallRecord, CallStart, Lead, LeadSnapshot,
+    LeadTag, MessageStatus, NewConsent, NewMessage, NewTag, OutboxMessage, PurgeCounts,
+    ReleaseEvent, RetentionPolicy, Store, StoreError, StoredPluginVersion,
 };
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::consent::{ConsentRecord, ParseError};
@@ -458,6 +458,23 @@ impl Store for SqliteStore {
         let consents = self.consents_uncached(tenant, lead_id).await?;
         self.leads.put_consents(tenant, lead_id, ticket, &consents);
         Ok(consents)
+    }
+
+    async fn lead_snapshot(
+        &self,
+        tenant: &str,
+        lead_id: &str,
+    ) -> Result<std::sync::Arc<LeadSnapshot>, StoreError> {
+        if let Some(snapshot) = self.leads.snapshot(tenant, lead_id) {
+            return Ok(snapshot);
+        }
+        let ticket = self.leads.ticket();
+        let snapshot = std::sync::Arc::new(LeadSnapshot {
+            lead: self.lead_uncached(tenant, lead_id).await?,
+            consents: self.consents_uncached(tenant, lead_id).await?,
+        });
+        self.leads.put_snapshot(tenant, lead_id, ticket, &snapshot);
+        Ok(snapshot)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tag.tenant, call_id = %tag.call_id), err(level = "debug"))]
