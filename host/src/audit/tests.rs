@@ -356,12 +356,17 @@ async fn a_failing_write_fails_closed_and_leaves_nothing() {
         .unwrap_err();
     assert!(direct.to_string().contains("disk full"), "{direct}");
 
-    // Through the writer: many concurrent waiters, every one of them denied.
+    // Through the writer: many concurrent waiters, each with records of both
+    // tenants (however the writer groups them, every batch holds a failing
+    // record), every one of them denied.
     let waiters: Vec<_> = (0..20)
         .map(|i| {
             let writer = fx.writer.clone();
-            let tenant = if i % 2 == 0 { "acme" } else { "beta" };
-            tokio::spawn(async move { writer.append(vec![entry(tenant, i)]).await })
+            tokio::spawn(async move {
+                writer
+                    .append(vec![entry("acme", i), entry("beta", i)])
+                    .await
+            })
         })
         .collect();
     for waiter in waiters {
