@@ -54,7 +54,18 @@ impl Sandbox {
     /// Creates the engine, the linker and the epoch ticker for `config`.
     pub fn new(config: SandboxConfig) -> Result<Arc<Self>, SandboxError> {
         config.validate()?;
-        let engine = Engine::new(&engine_config(&config)).map_err(SandboxError::Engine)?;
+        let engine = match Engine::new(&engine_config(&config, Reservation::for_pool(&config))) {
+            Ok(engine) => engine,
+            // The address space for full reservations may be refused (a
+            // `ulimit -v`, another pool in the process): fall back to the
+            // smallest reservation, paying bounds checks instead.
+            Err(error) if Reservation::for_pool(&config) == Reservation::Full => {
+                tracing::warn!(error = %format!("{error:#}"), "cannot reserve 4 GiB per plugin memory; using bounds-checked memories");
+                Engine::new(&engine_config(&config, Reservation::Tight))
+                    .map_err(SandboxError::Engine)?
+            }
+            Err(error) => return Err(SandboxError::Engine(error)),
+        };
         let linker = plugin_linker(&engine).map_err(SandboxError::Engine)?;
         let ticker = EpochTicker::start(engine.clone(), config.epoch_tick)?;
         Ok(Arc::new(Self {
@@ -86,9 +97,55 @@ impl Sandbox {
     }
 }
 
+/// How much address space each linear memory's slot in the pool reserves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reservation {
+    /// 4 GiB, all a 32-bit memory can address: compiled code then needs no
+    /// bounds check on a memory access (an access past the memory lands in
+    /// unmapped address space and traps), which makes plugin code faster.
+    Full,
+    /// Just the platform's memory cap: every access is bounds-checked.
+    Tight,
+}
+
+/// The most address space the memory pool may reserve with [`Reservation::Full`]:
+/// half of x86-64's 128 TiB user address space, leaving room for the rest of
+/// the process (a reservation is address space only, never memory).
+const MAX_POOL_RESERVATION: u64 = 64 << 40;
+
+/// Bytes of address space one [`Reservation::Full`] slot takes.
+const FULL_RESERVATION: u64 = 4 << 30;
+
+/// Unmapped bytes after each memory, catching accesses just past its end.
+const GUARD_BYTES: u64 = 64 * 1024;
+
+impl Reservation {
+    /// Full when the pool's memories fit in [`MAX_POOL_RESERVATION`], else tight.
+    fn for_pool(config: &SandboxConfig) -> Reservation {
+        let slots = u64::from(total_memories(config));
+        if slots.saturating_mul(FULL_RESERVATION + GUARD_BYTES) <= MAX_POOL_RESERVATION {
+            Reservation::Full
+        } else {
+            Reservation::Tight
+        }
+    }
+
+    fn bytes(self, config: &SandboxConfig) -> u64 {
+        match self {
+            Reservation::Full => FULL_RESERVATION,
+            Reservation::Tight => config.max_memory_bytes as u64,
+        }
+    }
+}
+
+/// Linear memories in the pool: a Rust component has one or two.
+fn total_memories(config: &SandboxConfig) -> u32 {
+    config.max_concurrent_calls.saturating_mul(2)
+}
+
 /// The engine configuration. Precompiled artifacts are only valid for an
 /// engine built from the same configuration, so this is the one place it lives.
-fn engine_config(config: &SandboxConfig) -> Config {
+fn engine_config(config: &SandboxConfig, reservation: Reservation) -> Config {
     let mut wasmtime = Config::new();
     wasmtime
         .epoch_interruption(true)
@@ -97,11 +154,11 @@ fn engine_config(config: &SandboxConfig) -> Config {
         // Fibers need room for the wasm stack plus the host functions it calls.
         .async_stack_size(config.wasm_stack_bytes + 512 * 1024)
         .memory_init_cow(true)
-        // Linear memories never exceed the platform maximum, so reserving more
-        // address space than that per slot would only shrink the pool.
-        .memory_reservation(config.max_memory_bytes as u64)
+        // Memories never grow past the platform maximum (the store's limiter
+        // refuses it), so a slot never needs room to move.
+        .memory_reservation(reservation.bytes(config))
         .memory_reservation_for_growth(0)
-        .memory_guard_size(64 * 1024)
+        .memory_guard_size(GUARD_BYTES)
         // Plugins use no component-model async features; skipping their
         // per-store bookkeeping makes instantiation cheaper.
         .concurrency_support(false)
@@ -117,7 +174,7 @@ fn pooling_config(config: &SandboxConfig) -> PoolingAllocationConfig {
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(calls)
         .total_core_instances(calls.saturating_mul(8))
-        .total_memories(calls.saturating_mul(2))
+        .total_memories(total_memories(config))
         .total_tables(calls.saturating_mul(4))
         .total_stacks(calls)
         .max_core_instances_per_component(16)
@@ -177,5 +234,26 @@ impl Drop for EpochTicker {
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memories_reserve_4_gib_unless_the_pool_would_take_too_much_address_space() {
+        let default = SandboxConfig::default();
+        assert_eq!(Reservation::for_pool(&default), Reservation::Full);
+        assert_eq!(Reservation::Full.bytes(&default), 4 << 30);
+        let huge = SandboxConfig {
+            max_concurrent_calls: 10_000,
+            ..SandboxConfig::default()
+        };
+        assert_eq!(Reservation::for_pool(&huge), Reservation::Tight);
+        assert_eq!(
+            Reservation::Tight.bytes(&huge),
+            huge.max_memory_bytes as u64
+        );
     }
 }

@@ -20,6 +20,16 @@ fn small() -> SandboxConfig {
     }
 }
 
+/// An engine whose compiled code differs from [`small`]'s: a pool this large
+/// cannot give every memory a 4 GiB reservation, so its code bounds-checks
+/// every memory access.
+fn other_engine() -> SandboxConfig {
+    SandboxConfig {
+        max_concurrent_calls: 20_000,
+        ..SandboxConfig::default()
+    }
+}
+
 fn component() -> Vec<u8> {
     std::fs::read(cally_tests::plugin("well-behaved")).unwrap()
 }
@@ -90,11 +100,7 @@ async fn an_artifact_from_an_incompatible_engine_is_detected_and_recompiled() {
     let dir = tempfile::tempdir().unwrap();
     let wasm = component();
     // An engine with other settings compiles code this host must not run.
-    let other = Sandbox::new(SandboxConfig {
-        max_memory_bytes: 32 << 20,
-        ..small()
-    })
-    .unwrap();
+    let other = Sandbox::new(other_engine()).unwrap();
     let foreign = other.engine().precompile_component(&wasm).unwrap();
     let ours = host_start(dir.path(), small());
     // Written under this host's name with a valid checksum, as a stale file
@@ -121,11 +127,7 @@ async fn an_artifact_from_an_incompatible_engine_is_detected_and_recompiled() {
 fn engines_with_other_settings_use_other_artifact_names() {
     let dir = tempfile::tempdir().unwrap();
     let a = Sandbox::new(small()).unwrap();
-    let b = Sandbox::new(SandboxConfig {
-        max_memory_bytes: 32 << 20,
-        ..small()
-    })
-    .unwrap();
+    let b = Sandbox::new(other_engine()).unwrap();
     let digest = ComponentDigest::of(b"x");
     let name_a = ArtifactStore::open(dir.path(), a.engine())
         .unwrap()
