@@ -163,7 +163,17 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// `GET /metrics`.
+/// `GET /metrics`: host-wide counters in the Prometheus text format (calls
+/// started, ended and live, events, plugin failures by reason, uses of
+/// personal data by decision, audit batches and records, and histograms of
+/// audit batch latency and size). Names no tenant, so it needs no key.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    operation_id = "metrics",
+    responses((status = 200, description = "The counters, Prometheus text format 0.0.4", body = String, content_type = "text/plain; version=0.0.4")),
+)]
 pub async fn metrics(State(host): State<Arc<ApiHost>>) -> impl IntoResponse {
     (
         [(

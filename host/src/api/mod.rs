@@ -10,7 +10,7 @@
 //! - `tenants.rs`, `plugins.rs`, `leads.rs`, `rights.rs`, `audit.rs`,
 //!   `retention.rs`, `portability.rs`: the handlers, thin: parse, call the library, format.
 //! - `metrics.rs`: `GET /metrics`, host-wide counters in the Prometheus text format.
-//! - `openapi.rs`: `GET /v1/openapi.json`, the OpenAPI document generated from
+//! - `openapi/`: `GET /v1/openapi.json`, the OpenAPI document generated from
 //!   the handlers' annotations and [`app`]'s one route list.
 //! - `demo.rs`: the demo tenant of `cally serve --demo`.
 //!
@@ -43,9 +43,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, State};
+use axum::extract::{DefaultBodyLimit, MatchedPath};
 use axum::http::Request;
-use axum::response::IntoResponse;
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi as _;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
@@ -166,7 +165,7 @@ impl ApiHost {
 /// document are built: `routes!` takes a handler's method and path from its
 /// `#[utoipa::path]` annotation, so a handler without one does not compile
 /// here, and one cannot be routed at a path its document does not show. Add
-/// endpoints only with `.routes(routes!(..))`; the tests in `openapi.rs` send a
+/// endpoints only with `.routes(routes!(..))`; the tests in `openapi/` send a
 /// request to every documented operation and check its key, roles and answers.
 fn documented_routes() -> OpenApiRouter<Arc<ApiHost>> {
     let v1 = OpenApiRouter::default()
@@ -205,7 +204,7 @@ fn documented_routes() -> OpenApiRouter<Arc<ApiHost>> {
         .routes(routes!(openapi::serve_document));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(healthz))
-        .routes(routes!(prometheus_metrics))
+        .routes(routes!(metrics::metrics))
         .nest("/v1", v1)
 }
 
@@ -237,21 +236,6 @@ pub fn app(host: Arc<ApiHost>) -> Router {
 )]
 async fn healthz() -> &'static str {
     "ok"
-}
-
-/// `GET /metrics`: host-wide counters in the Prometheus text format (calls
-/// started, ended and live, events, plugin failures by reason, uses of
-/// personal data by decision, audit batches and records). Names no tenant,
-/// so it needs no key.
-#[utoipa::path(
-    get,
-    path = "/metrics",
-    tag = "operations",
-    operation_id = "metrics",
-    responses((status = 200, description = "The counters, Prometheus text format 0.0.4", body = String, content_type = "text/plain; version=0.0.4")),
-)]
-async fn prometheus_metrics(host: State<Arc<ApiHost>>) -> impl IntoResponse {
-    metrics::metrics(host).await
 }
 
 async fn not_found(uri: axum::http::Uri) -> ApiError {
