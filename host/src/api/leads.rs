@@ -104,7 +104,7 @@ pub async fn create(
         .await?;
     Ok((
         StatusCode::CREATED,
-        Json(self::lead(&host, tenant, &lead.lead_id).await?),
+        Json(existing(&host, tenant, &lead.lead_id).await?),
     ))
 }
 
@@ -124,7 +124,8 @@ pub async fn list(
     Ok(Json(host.store().leads(auth.tenant()).await?))
 }
 
-async fn lead(host: &ApiHost, tenant: &str, id: &str) -> Result<Lead, ApiError> {
+/// The tenant's lead `id`, or 404 naming it (another tenant's lead is as missing).
+pub(super) async fn existing(host: &ApiHost, tenant: &str, id: &str) -> Result<Lead, ApiError> {
     host.store()
         .lead(tenant, id)
         .await?
@@ -149,7 +150,7 @@ pub async fn get(
     State(host): State<Arc<ApiHost>>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Lead>, ApiError> {
-    Ok(Json(lead(&host, auth.tenant(), &id).await?))
+    Ok(Json(existing(&host, auth.tenant(), &id).await?))
 }
 
 /// The body of `POST /v1/leads/{id}/consents`.
@@ -235,7 +236,7 @@ pub async fn consents(
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<Vec<ConsentRecord>>, ApiError> {
     let tenant = auth.tenant();
-    lead(&host, tenant, &id).await?;
+    existing(&host, tenant, &id).await?;
     Ok(Json(host.store().consents(tenant, &id).await?))
 }
 
@@ -309,7 +310,7 @@ pub async fn correct(
     ApiJson(patch): ApiJson<Map<String, Value>>,
 ) -> Result<Json<Lead>, ApiError> {
     let tenant = auth.tenant();
-    let current = lead(&host, tenant, &id).await?;
+    let current = existing(&host, tenant, &id).await?;
     if patch.contains_key("lead_id") {
         return Err(ApiError::unprocessable(
             "a lead's id cannot be corrected; create a new lead instead",
@@ -331,7 +332,7 @@ pub async fn correct(
         .map_err(|e| ApiError::unprocessable(format!("invalid correction: {e}")))?;
     let corrected = body.into_lead(tenant).map_err(ApiError::unprocessable)?;
     host.store().upsert_lead(&corrected).await?;
-    Ok(Json(lead(&host, tenant, &id).await?))
+    Ok(Json(existing(&host, tenant, &id).await?))
 }
 
 /// The answer to an import: how many leads were imported. (A refused import

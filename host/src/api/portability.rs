@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::auth::TenantAdmins;
+use super::leads::existing;
 use super::{ApiError, ApiHost, ApiPath, Auth};
 use crate::audit::AuditRecord;
 use crate::consent::ConsentRecord;
@@ -78,10 +79,7 @@ pub async fn export(
 ) -> Result<Response, ApiError> {
     let tenant = auth.tenant();
     let store = host.store();
-    let lead = store
-        .lead(tenant, &id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no lead '{id}'")))?;
+    let lead = existing(&host, tenant, &id).await?;
     let pseudonym = host.services.pseudonyms.pseudonym(tenant, &id);
     let filter = AuditFilter {
         lead: Some(pseudonym.clone()),

@@ -10,6 +10,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 
 use super::auth::TenantAdmins;
+use super::leads::existing;
 use super::{ApiError, ApiHost, ApiJson, ApiPath, Auth};
 use crate::audit::AuditRecord;
 use crate::consent::ConsentRecord;
@@ -31,13 +32,6 @@ pub struct AccessReport {
     /// Every use of the lead's data, allowed or denied: which plugin (and
     /// version) read what, when, on which call, for which purpose.
     uses: Vec<AuditRecord>,
-}
-
-async fn existing(host: &ApiHost, tenant: &str, id: &str) -> Result<Lead, ApiError> {
-    host.store()
-        .lead(tenant, id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no lead '{id}'")))
 }
 
 /// `GET /v1/leads/{id}/access-report`: the lead's data and who read it.
