@@ -1027,10 +1027,9 @@ async fn bad_input_gets_a_clear_problem_and_stores_nothing() {
     );
 }
 
-/// A consent withdrawn over the API while a call is live: the plugin's very
-/// next read is denied `consent-withdrawn`, and both reads are audited.
-#[tokio::test]
-async fn a_consent_withdrawn_over_the_api_denies_the_next_read_of_a_live_call() {
+/// A host whose tenant `acme` has the reads-data probe (reading the phone)
+/// released, and lead Ada with call-handling consent; returns that consent.
+async fn probe_and_consenting_ada() -> (Server, Keys, Value) {
     let server = Server::start().await;
     let keys = server.tenant("acme").await;
     let probe = std::fs::read(cally_tests::plugin("reads-data")).unwrap();
@@ -1048,6 +1047,14 @@ async fn a_consent_withdrawn_over_the_api_denies_the_next_read_of_a_live_call() 
             Some(consent("call-handling")),
         )
         .await;
+    (server, keys, granted)
+}
+
+/// A consent withdrawn over the API while a call is live: the plugin's very
+/// next read is denied `consent-withdrawn`, and both reads are audited.
+#[tokio::test]
+async fn a_consent_withdrawn_over_the_api_denies_the_next_read_of_a_live_call() {
+    let (server, keys, granted) = probe_and_consenting_ada().await;
 
     let started = server
         .ok(
@@ -1215,23 +1222,7 @@ async fn release_state_survives_a_restart() {
 /// lead's personal data, while the audit chain still verifies.
 #[tokio::test]
 async fn access_report_restriction_and_erasure() {
-    let server = Server::start().await;
-    let keys = server.tenant("acme").await;
-    let probe = std::fs::read(cally_tests::plugin("reads-data")).unwrap();
-    server
-        .release(&keys, READS_PHONE, &probe, "reads-data", "1.0.0")
-        .await;
-    server
-        .ok(&keys.admin, Method::POST, "/v1/leads", Some(ada()))
-        .await;
-    server
-        .ok(
-            &keys.admin,
-            Method::POST,
-            "/v1/leads/lead-ada/consents",
-            Some(consent("call-handling")),
-        )
-        .await;
+    let (server, keys, _) = probe_and_consenting_ada().await;
     server
         .ok(
             &keys.runtime,
