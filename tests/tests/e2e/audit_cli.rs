@@ -49,6 +49,16 @@ async fn tamper(dir: &Path, statements: &[&'static str]) {
     }
 }
 
+/// Tampers with a fresh log by `statements`; `cally audit verify` must then
+/// exit 5 with a report that names `needle` (the first bad record).
+async fn reported_after(statements: &[&'static str], needle: &str) {
+    let dir = data_dir();
+    tamper(dir.path(), statements).await;
+    let (code, report) = verify(dir.path());
+    assert_eq!(code, Some(5));
+    assert!(report.contains(needle), "{report}");
+}
+
 fn verify(dir: &Path) -> (Option<i32>, String) {
     let output = cally(&["audit", "verify", "--data-dir", dir.to_str().unwrap()]);
     (
@@ -70,65 +80,41 @@ fn a_clean_log_verifies() {
 
 #[tokio::test]
 async fn an_edited_record_is_reported_by_its_sequence() {
-    let dir = data_dir();
-    tamper(
-        dir.path(),
+    reported_after(
         &["UPDATE audit_log SET decision = 'denied' WHERE seq = 3"],
+        "record 3",
     )
     .await;
-    let (code, report) = verify(dir.path());
-    assert_eq!(code, Some(5));
-    assert!(report.contains("record 3"), "{report}");
 }
 
 #[tokio::test]
 async fn a_deleted_record_is_reported() {
-    let dir = data_dir();
-    tamper(dir.path(), &["DELETE FROM audit_log WHERE seq = 2"]).await;
-    let (code, report) = verify(dir.path());
-    assert_eq!(code, Some(5));
-    assert!(report.contains("record 2"), "{report}");
+    reported_after(&["DELETE FROM audit_log WHERE seq = 2"], "record 2").await;
 }
 
 #[tokio::test]
 async fn a_deleted_newest_record_is_reported() {
-    let dir = data_dir();
-    tamper(dir.path(), &["DELETE FROM audit_log WHERE seq = 6"]).await;
-    let (code, report) = verify(dir.path());
-    assert_eq!(code, Some(5));
-    assert!(report.contains('6'), "{report}");
+    reported_after(&["DELETE FROM audit_log WHERE seq = 6"], "6").await;
 }
 
 #[tokio::test]
 async fn an_inserted_record_is_reported() {
-    let dir = data_dir();
-    tamper(
-        dir.path(),
-        &["INSERT INTO audit_log SELECT tenant, 7, time_ms, plugin, plugin_version, component_digest, \
+    reported_after(&["INSERT INTO audit_log SELECT tenant, 7, time_ms, plugin, plugin_version, component_digest, \
            call_id, lead, resource, purpose, decision, reason, consent_id, hash, hash \
-           FROM audit_log WHERE seq = 6"],
-    )
-    .await;
-    let (code, report) = verify(dir.path());
-    assert_eq!(code, Some(5));
-    assert!(report.contains('7'), "{report}");
+           FROM audit_log WHERE seq = 6"], "7").await;
 }
 
 #[tokio::test]
 async fn reordered_records_are_reported() {
-    let dir = data_dir();
-    tamper(
-        dir.path(),
+    reported_after(
         &[
             "UPDATE audit_log SET seq = 1000 WHERE seq = 2",
             "UPDATE audit_log SET seq = 2 WHERE seq = 3",
             "UPDATE audit_log SET seq = 3 WHERE seq = 1000",
         ],
+        "record 2",
     )
     .await;
-    let (code, report) = verify(dir.path());
-    assert_eq!(code, Some(5));
-    assert!(report.contains("record 2"), "{report}");
 }
 
 #[test]
