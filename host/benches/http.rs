@@ -548,23 +548,9 @@ async fn drive(
         let call_id = format!("{prefix}-c{seq}");
         let events_path = match &target {
             Target::Api { .. } => {
-                let body = json!({
-                    "plugin": "support-router",
-                    "call_id": call_id,
-                    "direction": "inbound",
-                    "locale": "en-US",
-                });
                 let begin = Instant::now();
-                let (status, body) = client
-                    .send(
-                        Method::POST,
-                        "/v1/calls",
-                        auth.as_ref(),
-                        Bytes::from(body.to_string()),
-                    )
-                    .await;
+                start_call(&mut client, auth.as_ref(), &call_id).await;
                 let end = Instant::now();
-                assert_eq!(status, StatusCode::CREATED, "{body:?}");
                 if end >= warm_end && end < deadline {
                     row.starts.push(end - begin);
                 }
@@ -625,6 +611,25 @@ async fn drive(
     row
 }
 
+/// `POST /v1/calls` for the support router, as the platform starts an inbound call.
+async fn start_call(client: &mut Client, auth: Option<&HeaderValue>, call_id: &str) {
+    let body = json!({
+        "plugin": "support-router",
+        "call_id": call_id,
+        "direction": "inbound",
+        "locale": "en-US",
+    });
+    let (status, body) = client
+        .send(
+            Method::POST,
+            "/v1/calls",
+            auth,
+            Bytes::from(body.to_string()),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body:?}");
+}
+
 /// One client of the API running one call until `deadline`: the script's
 /// events but `ended`, over and over, then `ended` and `/end`.
 async fn long_call(
@@ -637,21 +642,7 @@ async fn long_call(
 ) -> Row {
     let mut row = row("", 1);
     let call_id = format!("{prefix}-long");
-    let body = json!({
-        "plugin": "support-router",
-        "call_id": call_id,
-        "direction": "inbound",
-        "locale": "en-US",
-    });
-    let (status, body) = client
-        .send(
-            Method::POST,
-            "/v1/calls",
-            auth.as_ref(),
-            Bytes::from(body.to_string()),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{body:?}");
+    start_call(&mut client, auth.as_ref(), &call_id).await;
     let events_path = format!("/v1/calls/{call_id}/events");
     let (ended, events) = script.split_last().expect("script");
     let mut round = 0;
