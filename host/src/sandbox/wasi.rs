@@ -3,19 +3,28 @@
 //! Rust's standard library imports a few WASI interfaces even when a plugin
 //! never uses them, so they are linked, but they grant nothing: no preopened
 //! directories, no environment, no arguments, stdin closed, a wall clock frozen
-//! at the call's start, a monotonic clock that never advances, fixed "random"
-//! bytes, and stdout/stderr captured into the call's log with a size cap.
-//! Filesystem and socket interfaces are not linked at all.
+//! at the call's start, a monotonic clock that never advances and whose timers
+//! are ready at once (so no plugin can wait: a sleep returns immediately),
+//! fixed "random" bytes, and stdout/stderr captured into the call's log with a
+//! size cap. Filesystem and socket interfaces are not linked at all.
+//!
+//! Every pollable a plugin can get is therefore ready at once: stdout and
+//! stderr always accept, stdin is closed, and every timer has already fired.
+//! A plugin has no reason to wait, and a wait would hold its instance (and
+//! pool slot) while granting nothing; so `wasi:io/poll` never blocks.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use wasmtime::component::Linker;
+use wasmtime::component::{Linker, Resource, ResourceTable};
 use wasmtime_wasi::cli::WasiCliView as _;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream, WasiCli};
 use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView as _};
+use wasmtime_wasi::p2::bindings::clocks::monotonic_clock::{
+    self, Duration as WasiDuration, Instant as WasiInstant,
+};
 use wasmtime_wasi::p2::bindings::{cli, clocks, random};
-use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+use wasmtime_wasi::p2::{DynPollable, OutputStream, Pollable, StreamResult};
 use wasmtime_wasi::random::WasiRandom;
 use wasmtime_wasi::{Deterministic, HostMonotonicClock, HostWallClock, WasiCtx, WasiView};
 
@@ -31,7 +40,9 @@ pub(super) fn add_to_linker(linker: &mut Linker<PluginState>) -> wasmtime::Resul
     io::poll::add_to_linker::<T, HasIo>(l, |t| &mut t.table)?;
     io::streams::add_to_linker::<T, HasIo>(l, |t| &mut t.table)?;
     clocks::wall_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
-    clocks::monotonic_clock::add_to_linker::<T, WasiClocks>(l, T::clocks)?;
+    monotonic_clock::add_to_linker::<T, HasFrozenTimers>(l, |t| FrozenTimers {
+        table: &mut t.table,
+    })?;
     random::random::add_to_linker::<T, WasiRandom>(l, |t| t.ctx().ctx.random())?;
     random::insecure::add_to_linker::<T, WasiRandom>(l, |t| t.ctx().ctx.random())?;
     random::insecure_seed::add_to_linker::<T, WasiRandom>(l, |t| t.ctx().ctx.random())?;
@@ -53,6 +64,56 @@ struct HasIo;
 
 impl wasmtime::component::HasData for HasIo {
     type Data<'a> = &'a mut wasmtime::component::ResourceTable;
+}
+
+/// Lets `wasi:clocks/monotonic-clock` reach the call's resource table.
+struct HasFrozenTimers;
+
+impl wasmtime::component::HasData for HasFrozenTimers {
+    type Data<'a> = FrozenTimers<'a>;
+}
+
+/// `wasi:clocks/monotonic-clock` on a clock that never advances: `now` is
+/// always 0, and every timer it hands out (for a duration or an instant) has
+/// already fired, so a plugin that sleeps or waits on a timer goes straight on.
+struct FrozenTimers<'a> {
+    table: &'a mut ResourceTable,
+}
+
+impl FrozenTimers<'_> {
+    fn fired(&mut self) -> wasmtime::Result<Resource<DynPollable>> {
+        let timer = self.table.push(FiredTimer)?;
+        wasmtime_wasi_io::poll::subscribe(self.table, timer)
+    }
+}
+
+impl monotonic_clock::Host for FrozenTimers<'_> {
+    fn now(&mut self) -> wasmtime::Result<WasiInstant> {
+        Ok(FrozenMonotonicClock.now())
+    }
+
+    fn resolution(&mut self) -> wasmtime::Result<WasiDuration> {
+        Ok(FrozenMonotonicClock.resolution())
+    }
+
+    fn subscribe_instant(&mut self, _when: WasiInstant) -> wasmtime::Result<Resource<DynPollable>> {
+        self.fired()
+    }
+
+    fn subscribe_duration(
+        &mut self,
+        _duration: WasiDuration,
+    ) -> wasmtime::Result<Resource<DynPollable>> {
+        self.fired()
+    }
+}
+
+/// A timer that has already fired: ready the moment it is polled.
+struct FiredTimer;
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for FiredTimer {
+    async fn ready(&mut self) {}
 }
 
 /// A WASI context that grants nothing; see the module documentation.
