@@ -6,8 +6,6 @@
 //! call it was made for, so it is refused once that call has ended. Every read
 //! goes through the call's [`DataGate`]: decided, audited durably, then released.
 
-use std::time::Instant;
-
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
 use super::gate::{DataGate, DataUse};
@@ -148,11 +146,12 @@ impl PersonalDataView<'_> {
     ) -> wasmtime::Result<Vec<Result<Option<String>, Denial>>> {
         let call_id = self.table.get(handle)?.call_id.clone();
         let gate = self.gate_for(&call_id, "lead")?;
-        let started = Instant::now();
+        self.budget.charge_host_call(reads.len())?;
+        self.budget.enter_host();
         let uses: Vec<_> = reads.iter().map(Read::resource).collect();
         let (decisions, snapshot, trace) = gate.check(&uses).await;
         self.data.uses.extend(trace);
-        self.budget.add_host_time(started.elapsed());
+        self.budget.leave_host();
         Ok(reads
             .iter()
             .zip(decisions)
@@ -171,10 +170,11 @@ impl PersonalDataView<'_> {
         resource: DataResource,
     ) -> wasmtime::Result<(DataGate, Result<(), Denial>)> {
         let gate = self.gate_for(call_id, what)?;
-        let started = Instant::now();
+        self.budget.charge_host_call(1)?;
+        self.budget.enter_host();
         let (decisions, _, trace) = gate.check(&[(resource, resource.to_string())]).await;
         self.data.uses.extend(trace);
-        self.budget.add_host_time(started.elapsed());
+        self.budget.leave_host();
         let answer = match decisions.into_iter().next() {
             Some(Decision::Allow { .. }) => Ok(()),
             Some(Decision::Deny(reason)) => Err(denial(&reason)),

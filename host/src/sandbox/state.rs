@@ -1,13 +1,12 @@
 //! What a call's `Store` holds: the plugin's WASI context, its handles, its
 //! memory limiter, its log and the time budget of the event in progress.
 
-use std::time::{Duration, Instant};
-
 use serde::Serialize;
 use wasmtime::component::ResourceTable;
 use wasmtime::{ResourceLimiter, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::budget::EventBudget;
 use super::limits::PluginLimits;
 use super::wasi::{self, CapturedOutput};
 use crate::capabilities::gate::DataGate;
@@ -39,12 +38,14 @@ const MAX_HANDLES: usize = 1_000;
 impl PluginState {
     /// Fresh state for one call: nothing granted but personal data through
     /// `gate` (if any), `limits` enforced, the WASI wall clock frozen at
-    /// `clock_ms` (milliseconds since the Unix epoch).
+    /// `clock_ms` (milliseconds since the Unix epoch), time and host calls
+    /// accounted by `budget`.
     pub fn new(
         limits: &PluginLimits,
         max_log_bytes: usize,
         clock_ms: u64,
         gate: Option<DataGate>,
+        budget: EventBudget,
     ) -> Self {
         let output = CapturedOutput::new(max_log_bytes);
         let mut table = ResourceTable::new();
@@ -55,7 +56,7 @@ impl PluginState {
             limiter: MemoryLimiter::new(limits.memory_bytes),
             log: PluginLog::new(max_log_bytes),
             output,
-            budget: EventBudget::new(limits.event_deadline),
+            budget,
             personal_data: PersonalData::new(gate),
         }
     }
@@ -64,9 +65,7 @@ impl PluginState {
     pub fn install(store: &mut Store<Self>) {
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_callback(|mut context| {
-            let budget = &mut context.data_mut().budget;
-            if budget.plugin_time() > budget.deadline {
-                budget.exceeded = true;
+            if context.data_mut().budget.tick_exceeded() {
                 Ok(wasmtime::UpdateDeadline::Interrupt)
             } else {
                 Ok(wasmtime::UpdateDeadline::Continue(1))
@@ -88,52 +87,6 @@ impl WasiView for PluginState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
-    }
-}
-
-/// Time accounting for the event in progress. The plugin's own time is the
-/// wall-clock time since the event began, less what the host spent on its
-/// behalf, so a slow disk never makes a well-behaved plugin look hostile.
-#[derive(Debug)]
-pub struct EventBudget {
-    /// How long the plugin's own code may run per event.
-    pub deadline: Duration,
-    started: Instant,
-    host_time: Duration,
-    /// Set when the deadline check interrupted the plugin.
-    pub exceeded: bool,
-}
-
-impl EventBudget {
-    pub(crate) fn new(deadline: Duration) -> Self {
-        Self {
-            deadline,
-            started: Instant::now(),
-            host_time: Duration::ZERO,
-            exceeded: false,
-        }
-    }
-
-    /// Starts the clock for a new event.
-    pub fn start_event(&mut self) {
-        self.started = Instant::now();
-        self.host_time = Duration::ZERO;
-        self.exceeded = false;
-    }
-
-    /// Records time the host spent on the plugin's behalf during this event.
-    pub fn add_host_time(&mut self, spent: Duration) {
-        self.host_time += spent;
-    }
-
-    /// Time the plugin's own code has run during this event.
-    pub fn plugin_time(&self) -> Duration {
-        self.started.elapsed().saturating_sub(self.host_time)
-    }
-
-    /// Time the host spent on the plugin's behalf during this event.
-    pub fn host_time(&self) -> Duration {
-        self.host_time
     }
 }
 
@@ -306,13 +259,5 @@ mod tests {
                 .contains("exceeds its limit of 1048576 bytes")
         );
         assert_eq!(limiter.refused, Some(2 << 20));
-    }
-
-    #[test]
-    fn host_time_is_not_plugin_time() {
-        let mut budget = EventBudget::new(Duration::from_millis(20));
-        budget.start_event();
-        budget.add_host_time(Duration::from_secs(10));
-        assert_eq!(budget.plugin_time(), Duration::ZERO);
     }
 }

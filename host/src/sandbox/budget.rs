@@ -1,0 +1,360 @@
+//! What one event may spend: the plugin's own CPU time (what the per-event
+//! deadline limits), the host's time on its behalf (reported apart), the
+//! wall clock since the event began (what the hard per-event limit bounds),
+//! and how many host calls and audited data uses it made.
+//!
+//! # Why CPU time, and how it stays cheap
+//!
+//! A plugin's deadline must not depend on its neighbours: on a busy host a
+//! well-behaved plugin's thread waits for a core, and wall-clock accounting
+//! would charge that wait to the plugin. So the deadline counts the CPU time
+//! of the thread running the plugin. Reading a thread's CPU clock is a system
+//! call (about half a microsecond here, a tenth of a warm event), so it is not
+//! read at the start of every event: each stretch of plugin code (a *segment*:
+//! from the event's start, or from a host call's return, to the next host call
+//! or the event's end) is timed by the wall clock until the first epoch tick
+//! inside it, and by the thread's CPU clock from then on. Before that first
+//! tick a plugin can have run at most one tick of CPU, so that part is counted
+//! as its wall time capped at one tick. Events shorter than a tick (nearly all)
+//! never read the CPU clock.
+
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
+
+/// Occurs when a plugin makes more host calls, or more audited data uses, in
+/// one event than the platform allows. It ends the plugin's call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "plugin made more than {limit} {what} in one event; read several fields in one call with get-many, or spread the work over several events"
+)]
+pub struct HostCallLimitExceeded {
+    /// What was counted: `host calls` or `audited data uses`.
+    pub what: &'static str,
+    /// The cap in force.
+    pub limit: u32,
+}
+
+/// Caps on what one event may ask of the host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostCallCaps {
+    /// Most calls into `cally:plugin/personal-data` per event.
+    pub host_calls: u32,
+    /// Most audited uses (each field read, transcript, recording) per event.
+    pub audited_uses: u32,
+}
+
+/// Time and call accounting for the event in progress.
+#[derive(Debug)]
+pub struct EventBudget {
+    /// How much CPU time the plugin's own code may use per event.
+    pub deadline: Duration,
+    /// How often the epoch advances: the most CPU a segment can use before
+    /// its first tick.
+    tick: Duration,
+    /// When the event began; the hard wall-clock limit counts from here.
+    event_started: Instant,
+    /// Plugin time of the segments already closed in this event.
+    closed: Duration,
+    /// The segment of plugin code running now; `None` while the host works.
+    segment: Option<Segment>,
+    /// When the host call in progress began, if one is.
+    host_entered: Option<Instant>,
+    /// Time the host spent on the plugin's behalf in this event.
+    host_time: Duration,
+    /// Host calls and audited uses made in this event.
+    host_calls: u32,
+    audited_uses: u32,
+    caps: HostCallCaps,
+    /// Set when the deadline check interrupted the plugin.
+    pub exceeded: bool,
+    /// Set when the plugin went past a host-call cap; names the cap.
+    pub calls_exceeded: Option<HostCallLimitExceeded>,
+}
+
+/// A stretch of plugin code between two host calls.
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    /// When it began (wall clock).
+    started: Instant,
+    /// Where the thread's CPU clock stood at the segment's first epoch tick.
+    cpu_mark: Option<CpuMark>,
+}
+
+/// A reading of the CPU clock of the thread running the plugin.
+#[derive(Debug, Clone, Copy)]
+struct CpuMark {
+    /// The thread read; a reading on another thread is meaningless.
+    thread: ThreadId,
+    /// Its CPU time then, if the platform has a per-thread CPU clock.
+    cpu: Option<Duration>,
+    /// The wall clock then.
+    wall: Instant,
+}
+
+impl CpuMark {
+    fn now() -> Self {
+        Self {
+            thread: std::thread::current().id(),
+            cpu: thread_cpu_time(),
+            wall: Instant::now(),
+        }
+    }
+
+    /// CPU time used since the mark. If the plugin moved to another thread
+    /// (it can only do so while the host waits) or there is no CPU clock,
+    /// the wall time since the mark counts instead: never less than the truth.
+    fn elapsed(&self) -> Duration {
+        if std::thread::current().id() == self.thread
+            && let (Some(then), Some(now)) = (self.cpu, thread_cpu_time())
+        {
+            return now.saturating_sub(then);
+        }
+        self.wall.elapsed()
+    }
+}
+
+impl Segment {
+    fn starting_now() -> Self {
+        Self {
+            started: Instant::now(),
+            cpu_mark: None,
+        }
+    }
+
+    /// Plugin time of this segment so far (see the module documentation).
+    fn time(&self, tick: Duration) -> Duration {
+        match &self.cpu_mark {
+            None => self.started.elapsed(),
+            Some(mark) => mark.wall.duration_since(self.started).min(tick) + mark.elapsed(),
+        }
+    }
+}
+
+/// The caps a budget has when none are given: generous for any real plugin.
+const DEFAULT_CAPS: HostCallCaps = HostCallCaps {
+    host_calls: 256,
+    audited_uses: 64,
+};
+
+impl EventBudget {
+    /// A budget allowing `deadline` of CPU time per event, with an epoch tick
+    /// of one millisecond and the default host-call caps.
+    pub fn new(deadline: Duration) -> Self {
+        Self {
+            deadline,
+            tick: Duration::from_millis(1),
+            event_started: Instant::now(),
+            closed: Duration::ZERO,
+            segment: Some(Segment::starting_now()),
+            host_entered: None,
+            host_time: Duration::ZERO,
+            host_calls: 0,
+            audited_uses: 0,
+            caps: DEFAULT_CAPS,
+            exceeded: false,
+            calls_exceeded: None,
+        }
+    }
+
+    /// Sets the epoch tick the deadline is checked at.
+    pub fn with_tick(mut self, tick: Duration) -> Self {
+        self.tick = tick;
+        self
+    }
+
+    /// Sets the host-call caps.
+    pub fn with_caps(mut self, caps: HostCallCaps) -> Self {
+        self.caps = caps;
+        self
+    }
+
+    /// Starts the clocks and counters for a new event.
+    pub fn start_event(&mut self) {
+        self.event_started = Instant::now();
+        self.closed = Duration::ZERO;
+        self.segment = Some(Segment::starting_now());
+        self.host_entered = None;
+        self.host_time = Duration::ZERO;
+        self.host_calls = 0;
+        self.audited_uses = 0;
+        self.exceeded = false;
+        self.calls_exceeded = None;
+    }
+
+    /// Called at each epoch tick while the plugin runs: answers whether its
+    /// CPU time has passed the deadline (and remembers that it has).
+    pub fn tick_exceeded(&mut self) -> bool {
+        if let Some(segment) = &mut self.segment
+            && segment.cpu_mark.is_none()
+        {
+            segment.cpu_mark = Some(CpuMark::now());
+        }
+        if self.plugin_time() > self.deadline {
+            self.exceeded = true;
+        }
+        self.exceeded
+    }
+
+    /// The host starts working on the plugin's behalf: the plugin's clock stops.
+    pub fn enter_host(&mut self) {
+        if let Some(segment) = self.segment.take() {
+            self.closed += segment.time(self.tick);
+        }
+        self.host_entered = Some(Instant::now());
+    }
+
+    /// The host is done: its time is recorded and the plugin's clock runs again.
+    pub fn leave_host(&mut self) {
+        if let Some(entered) = self.host_entered.take() {
+            self.host_time += entered.elapsed();
+        }
+        self.segment = Some(Segment::starting_now());
+    }
+
+    /// Counts one host call making `uses` audited data uses, refusing it once
+    /// a cap is passed (the refusal is remembered, so the failure is named).
+    pub fn charge_host_call(&mut self, uses: usize) -> Result<(), HostCallLimitExceeded> {
+        self.host_calls = self.host_calls.saturating_add(1);
+        self.audited_uses = self
+            .audited_uses
+            .saturating_add(u32::try_from(uses).unwrap_or(u32::MAX));
+        let exceeded = if self.host_calls > self.caps.host_calls {
+            Some(HostCallLimitExceeded {
+                what: "host calls",
+                limit: self.caps.host_calls,
+            })
+        } else if self.audited_uses > self.caps.audited_uses {
+            Some(HostCallLimitExceeded {
+                what: "audited data uses",
+                limit: self.caps.audited_uses,
+            })
+        } else {
+            None
+        };
+        match exceeded {
+            Some(error) => {
+                self.calls_exceeded.get_or_insert(error);
+                Err(error)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// CPU time the plugin's own code has used during this event.
+    pub fn plugin_time(&self) -> Duration {
+        self.closed + self.segment.map_or(Duration::ZERO, |s| s.time(self.tick))
+    }
+
+    /// Time the host spent on the plugin's behalf during this event.
+    pub fn host_time(&self) -> Duration {
+        self.host_time
+    }
+
+    /// Wall-clock time since the event began, plugin and host together.
+    pub fn wall_time(&self) -> Duration {
+        self.event_started.elapsed()
+    }
+}
+
+/// The CPU time the calling thread has used, where the platform tells it.
+#[cfg(unix)]
+fn thread_cpu_time() -> Option<Duration> {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec; the call only writes it.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    (status == 0).then(|| Duration::new(now.tv_sec as u64, now.tv_nsec as u32))
+}
+
+/// Without a per-thread CPU clock, wall time counts (see [`CpuMark::elapsed`]).
+#[cfg(not(unix))]
+fn thread_cpu_time() -> Option<Duration> {
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Spins the calling thread for about `cpu` of CPU time.
+    fn burn(cpu: Duration) {
+        let start = thread_cpu_time().unwrap();
+        while thread_cpu_time().unwrap() - start < cpu {
+            std::hint::black_box(0);
+        }
+    }
+
+    #[test]
+    fn host_time_is_not_plugin_time() {
+        let mut budget = EventBudget::new(Duration::from_millis(20));
+        budget.start_event();
+        budget.enter_host();
+        std::thread::sleep(Duration::from_millis(30));
+        budget.leave_host();
+        assert!(budget.host_time() >= Duration::from_millis(30));
+        assert!(budget.plugin_time() < Duration::from_millis(30));
+        assert!(budget.wall_time() >= Duration::from_millis(30));
+    }
+
+    #[test]
+    fn after_the_first_tick_a_sleeping_thread_uses_no_plugin_time() {
+        // Once a segment is on the CPU clock, time the thread spends off the
+        // CPU (here, asleep; on a busy host, waiting for a core) is not the
+        // plugin's: 50 ms of wall clock, almost no CPU.
+        let mut budget = EventBudget::new(Duration::from_millis(20));
+        budget.start_event();
+        assert!(!budget.tick_exceeded());
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(!budget.tick_exceeded(), "{:?}", budget.plugin_time());
+        assert!(budget.wall_time() >= Duration::from_millis(50));
+    }
+
+    #[test]
+    fn cpu_spent_after_the_first_tick_counts_against_the_deadline() {
+        let mut budget = EventBudget::new(Duration::from_millis(5));
+        budget.start_event();
+        assert!(!budget.tick_exceeded());
+        burn(Duration::from_millis(10));
+        assert!(budget.tick_exceeded());
+        assert!(budget.exceeded);
+    }
+
+    #[test]
+    fn before_its_first_tick_a_segment_counts_at_most_one_tick() {
+        let mut budget = EventBudget::new(Duration::from_millis(20));
+        budget.start_event();
+        std::thread::sleep(Duration::from_millis(30));
+        // The first tick comes late (the thread was off the CPU): at most one
+        // tick of it is charged.
+        assert!(!budget.tick_exceeded(), "{:?}", budget.plugin_time());
+        assert!(budget.plugin_time() < Duration::from_millis(20));
+    }
+
+    #[test]
+    fn host_calls_and_audited_uses_are_capped_per_event() {
+        let caps = HostCallCaps {
+            host_calls: 3,
+            audited_uses: 4,
+        };
+        let mut budget = EventBudget::new(Duration::from_millis(20)).with_caps(caps);
+        budget.start_event();
+        assert!(budget.charge_host_call(2).is_ok());
+        assert!(budget.charge_host_call(2).is_ok());
+        let error = budget.charge_host_call(1).unwrap_err();
+        assert_eq!(error.what, "audited data uses");
+        assert_eq!(error.limit, 4);
+        assert_eq!(budget.calls_exceeded, Some(error));
+        // A new event starts from zero.
+        budget.start_event();
+        assert!(budget.charge_host_call(0).is_ok());
+        assert!(budget.charge_host_call(0).is_ok());
+        assert!(budget.charge_host_call(0).is_ok());
+        let error = budget.charge_host_call(0).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "plugin made more than 3 host calls in one event; read several fields in one call with get-many, or spread the work over several events"
+        );
+    }
+}
