@@ -12,6 +12,7 @@ use super::registry::RegistryError;
 use crate::component::ComponentError;
 use crate::manifest::{ApprovalError, ManifestErrors, Problem};
 use crate::protocol::InvalidEvent;
+use crate::session::StartError;
 use crate::store::StoreError;
 
 /// An error answered to an API client: a status, a stable kind, and a detail
@@ -97,6 +98,12 @@ impl ApiError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", detail)
     }
 
+    /// 503: no room for the work now (a tenant's or the host's caps are
+    /// reached); nothing was started, and the same request may succeed later.
+    pub fn busy(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", detail)
+    }
+
     /// 500: the host failed; `error` is logged, the client is told nothing of it.
     pub fn internal(error: &dyn std::fmt::Display) -> Self {
         tracing::error!(%error, "request failed inside the host");
@@ -137,6 +144,9 @@ impl IntoResponse for ApiError {
         );
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response
     }
@@ -204,6 +214,15 @@ impl From<ComponentError> for ApiError {
         let mut api = Self::unprocessable(format!("the component was refused: {error}"));
         api.kind = "invalid-component";
         api
+    }
+}
+
+impl From<StartError> for ApiError {
+    fn from(error: StartError) -> Self {
+        match error {
+            StartError::Component(error) => error.into(),
+            StartError::Busy(busy) => Self::busy(busy.to_string()),
+        }
     }
 }
 

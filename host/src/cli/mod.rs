@@ -6,6 +6,7 @@
 //! `anyhow`, and nothing else in the library calls into it.
 
 mod audit;
+mod limits;
 mod manifest;
 mod serve;
 mod simulate;
@@ -95,6 +96,7 @@ fn exit_code_for(error: &anyhow::Error) -> u8 {
         cause.is::<BadInput>()
             || cause.is::<crate::simulate::SimulateError>()
             || cause.is::<crate::component::ComponentError>()
+            || cause.is::<crate::session::StartError>()
             || cause.is::<crate::sandbox::LimitError>()
     });
     if input { EXIT_BAD_INPUT } else { EXIT_INTERNAL }

@@ -8,9 +8,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 use super::BadInput;
+use super::limits::SandboxArgs;
 use crate::api::{self, ApiHost};
 use crate::retention;
-use crate::sandbox::SandboxConfig;
 
 /// Arguments of `cally serve`. Each setting comes from its flag, else its
 /// environment variable, else the `--config` file, else the default.
@@ -36,6 +36,9 @@ pub struct ServeArgs {
     /// a few leads with consents, and a key for each role (printed).
     #[arg(long)]
     demo: bool,
+    /// The platform limits: pool size, wall-clock bound, memory budget and caps.
+    #[command(flatten)]
+    limits: SandboxArgs,
 }
 
 /// The `--config` file.
@@ -88,7 +91,11 @@ impl ServeArgs {
 /// Runs `cally serve` until Ctrl-C or SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (data_dir, bind, retention_interval) = args.settings()?;
-    let (host, sqlite) = ApiHost::open(&data_dir, SandboxConfig::default()).await?;
+    let sandbox = args
+        .limits
+        .config()
+        .map_err(|e| BadInput(format!("invalid platform limit: {e}")))?;
+    let (host, sqlite) = ApiHost::open(&data_dir, sandbox).await?;
 
     if let Some(key) = host.bootstrap_platform_admin().await? {
         println!("platform-admin key (shown once; keep it): {}", key.key);

@@ -61,6 +61,41 @@ pub struct SandboxConfig {
     pub epoch_tick: Duration,
     /// A call that receives no event for this long is ended and its sandbox freed.
     pub idle_timeout: Duration,
+    /// The hard wall-clock bound on one event: plugin time, host time and
+    /// anything the plugin waits on together. Past it the event ends and the
+    /// call gets its fallback, whatever the plugin is doing. At most
+    /// [`MAX_EVENT_WALL_LIMIT`].
+    pub event_wall_limit: Duration,
+    /// Bytes of plugin memory all live instances may use together: each
+    /// instance reserves its memory limit when it starts, and an instance
+    /// that does not fit is refused (busy) before it starts.
+    pub memory_budget_bytes: u64,
+    /// Live instances one tenant may have at once.
+    pub max_instances_per_tenant: u32,
+    /// Bytes of plugin memory one tenant's live instances may reserve together.
+    pub max_memory_per_tenant_bytes: u64,
+    /// Most calls into the host's `cally:plugin` interfaces one event may make.
+    pub max_host_calls_per_event: u32,
+    /// Most audited data uses (field reads, transcript, recording) one event
+    /// may make; each is a durable audit record.
+    pub max_audited_uses_per_event: u32,
+}
+
+/// The longest hard wall-clock bound on one event any host may configure.
+pub const MAX_EVENT_WALL_LIMIT: Duration = Duration::from_secs(10);
+
+/// The host memory budget when none is configured: three quarters of the
+/// machine's physical memory (8 GiB where it cannot be read).
+pub fn default_memory_budget() -> u64 {
+    physical_memory_bytes().map_or(8 << 30, |bytes| bytes / 4 * 3)
+}
+
+/// The machine's physical memory, from `/proc/meminfo` where there is one.
+fn physical_memory_bytes() -> Option<u64> {
+    let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = meminfo.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 impl Default for SandboxConfig {
@@ -79,6 +114,12 @@ impl Default for SandboxConfig {
             max_concurrent_calls: 4096,
             epoch_tick: Duration::from_millis(1),
             idle_timeout: Duration::from_secs(300),
+            event_wall_limit: Duration::from_secs(1),
+            memory_budget_bytes: default_memory_budget(),
+            max_instances_per_tenant: 1024,
+            max_memory_per_tenant_bytes: default_memory_budget() / 4,
+            max_host_calls_per_event: 256,
+            max_audited_uses_per_event: 64,
         }
     }
 }
@@ -124,6 +165,49 @@ impl SandboxConfig {
         )?;
         let tick = self.epoch_tick.as_micros() as u64;
         in_range("epoch_tick", tick, 100, 100_000, " µs")?;
+        in_range(
+            "event_wall_limit",
+            self.event_wall_limit.as_millis() as u64,
+            self.max_event_deadline.as_millis() as u64,
+            MAX_EVENT_WALL_LIMIT.as_millis() as u64,
+            " ms",
+        )?;
+        let memory = self.max_memory_bytes as u64;
+        in_range(
+            "memory_budget",
+            self.memory_budget_bytes,
+            memory,
+            1 << 50,
+            " bytes",
+        )?;
+        in_range(
+            "max_memory_per_tenant",
+            self.max_memory_per_tenant_bytes,
+            memory,
+            self.memory_budget_bytes,
+            " bytes",
+        )?;
+        in_range(
+            "max_instances_per_tenant",
+            self.max_instances_per_tenant as u64,
+            1,
+            1 << 20,
+            "",
+        )?;
+        in_range(
+            "max_host_calls_per_event",
+            self.max_host_calls_per_event as u64,
+            1,
+            1 << 20,
+            "",
+        )?;
+        in_range(
+            "max_audited_uses_per_event",
+            self.max_audited_uses_per_event as u64,
+            1,
+            1 << 20,
+            "",
+        )?;
         Ok(())
     }
 

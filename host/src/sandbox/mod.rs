@@ -5,12 +5,18 @@
 //! interruption driven by a ticker thread, and one `Linker` that offers plugins
 //! the `cally:plugin` interfaces plus a WASI that grants nothing.
 
+mod admission;
+mod budget;
 mod limits;
 mod state;
 mod wasi;
 
-pub use limits::{LimitError, PluginLimits, SandboxConfig};
-pub use state::{EventBudget, LogLevel, LogLine, PluginLog, PluginState};
+pub use admission::{Admission, AdmissionCaps, AdmissionTicket, Busy};
+pub use budget::{EventBudget, HostCallCaps, HostCallLimitExceeded};
+pub use limits::{
+    LimitError, MAX_EVENT_WALL_LIMIT, PluginLimits, SandboxConfig, default_memory_budget,
+};
+pub use state::{LogLevel, LogLine, PluginLog, PluginState};
 pub use wasi::CapturedOutput;
 
 use std::sync::Arc;
@@ -48,6 +54,9 @@ pub struct Sandbox {
     config: SandboxConfig,
     /// Advances the engine's epoch so per-event deadlines can fire.
     ticker: EpochTicker,
+    /// Per-tenant caps and the host-wide memory budget, checked before
+    /// every instantiation.
+    admission: Admission,
 }
 
 impl Sandbox {
@@ -68,11 +77,18 @@ impl Sandbox {
         };
         let linker = plugin_linker(&engine).map_err(SandboxError::Engine)?;
         let ticker = EpochTicker::start(engine.clone(), config.epoch_tick)?;
+        let admission = Admission::new(AdmissionCaps {
+            host_instances: config.max_concurrent_calls,
+            host_memory_bytes: config.memory_budget_bytes,
+            tenant_instances: config.max_instances_per_tenant,
+            tenant_memory_bytes: config.max_memory_per_tenant_bytes,
+        });
         Ok(Arc::new(Self {
             engine,
             linker,
             config,
             ticker,
+            admission,
         }))
     }
 
@@ -94,6 +110,19 @@ impl Sandbox {
     /// How often the epoch advances; deadlines are checked at this granularity.
     pub fn epoch_tick(&self) -> std::time::Duration {
         self.ticker.tick
+    }
+
+    /// Admission control: who may start an instance now.
+    pub fn admission(&self) -> &Admission {
+        &self.admission
+    }
+
+    /// The host-call caps every event runs under.
+    pub fn host_call_caps(&self) -> HostCallCaps {
+        HostCallCaps {
+            host_calls: self.config.max_host_calls_per_event,
+            audited_uses: self.config.max_audited_uses_per_event,
+        }
     }
 }
 
