@@ -32,6 +32,9 @@ pub enum SimulateError {
     /// Occurs when the component cannot be loaded or targets the wrong world.
     #[error(transparent)]
     Component(#[from] ComponentError),
+    /// Occurs when the plugin cannot be started (the wrong world, or no room).
+    #[error(transparent)]
+    Start(#[from] crate::session::StartError),
     /// Occurs when the simulation's database cannot be prepared.
     #[error("cannot prepare the simulated lead's data: {0}")]
     Data(String),

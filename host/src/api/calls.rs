@@ -326,31 +326,38 @@ async fn not_live(host: &ApiHost, tenant: &str, call_id: &str) -> ApiError {
 }
 
 /// Ends every live call (at shutdown): each plugin is told the call ended,
-/// then freed, and its record stored.
-pub async fn end_all(host: &ApiHost) {
-    for (
-        (tenant, call_id),
-        LiveCall {
-            session, lead_id, ..
-        },
-    ) in host.calls.drain()
-    {
-        let _ = session
-            .event(CallEvent::Ended {
-                reason: EndReason::NetworkError,
-            })
-            .await;
-        match session.finish().await {
-            Ok(record) => {
-                if let Err(error) =
-                    store_end(host, &tenant, &call_id, lead_id.as_deref(), &record).await
-                {
-                    tracing::warn!(tenant = %tenant, call_id = %call_id, %error, "cannot store the end of a call at shutdown");
-                }
+/// then freed, and its record stored. The calls end side by side, and each
+/// event is bounded by the host's wall-clock limit, so shutdown takes about
+/// one such limit however many calls are live and whatever their plugins do.
+pub async fn end_all(host: &Arc<ApiHost>) {
+    let mut ending = tokio::task::JoinSet::new();
+    for ((tenant, call_id), live) in host.calls.drain() {
+        let host = host.clone();
+        ending.spawn(async move { end_one(&host, tenant, call_id, live).await });
+    }
+    while ending.join_next().await.is_some() {}
+}
+
+/// Ends one live call at shutdown; see [`end_all`].
+async fn end_one(host: &ApiHost, tenant: String, call_id: String, live: LiveCall) {
+    let LiveCall {
+        session, lead_id, ..
+    } = live;
+    let _ = session
+        .event(CallEvent::Ended {
+            reason: EndReason::NetworkError,
+        })
+        .await;
+    match session.finish().await {
+        Ok(record) => {
+            if let Err(error) =
+                store_end(host, &tenant, &call_id, lead_id.as_deref(), &record).await
+            {
+                tracing::warn!(tenant = %tenant, call_id = %call_id, %error, "cannot store the end of a call at shutdown");
             }
-            Err(closed) => {
-                tracing::info!(tenant = %tenant, call_id = %call_id, %closed, "call already over at shutdown")
-            }
+        }
+        Err(closed) => {
+            tracing::info!(tenant = %tenant, call_id = %call_id, %closed, "call already over at shutdown")
         }
     }
 }

@@ -156,7 +156,7 @@ impl ApiHost {
     }
 
     /// Ends every live call, storing each one's record (at shutdown).
-    pub async fn end_live_calls(&self) {
+    pub async fn end_live_calls(self: &Arc<Self>) {
         calls::end_all(self).await;
     }
 }

@@ -6,6 +6,15 @@ use wasmtime::Trap;
 use crate::protocol::InvalidOutput;
 use crate::sandbox::PluginState;
 
+/// Occurs when an event (or an instantiation) runs past the host's hard
+/// wall-clock limit, whatever the plugin or the host was doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the event ran past the host's wall-clock limit of {} ms", limit.as_millis())]
+pub struct WallLimitExceeded {
+    /// The limit in force.
+    pub limit: std::time::Duration,
+}
+
 /// Why a plugin was stopped. Shown in `cally simulate`, logged, and kept with
 /// the call's result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error, utoipa::ToSchema)]
@@ -16,6 +25,30 @@ pub enum PluginFailure {
     DeadlineExceeded {
         /// The deadline in force.
         deadline_ms: u64,
+    },
+    /// Occurs when the event as a whole (plugin time, host time and anything
+    /// waited on) ran past the host's hard wall-clock limit.
+    #[error(
+        "the event ran past the host's wall-clock limit of {limit_ms} ms (the plugin used {plugin_ms} ms, the host {host_ms} ms on its behalf)"
+    )]
+    WallClockExceeded {
+        /// The limit in force.
+        limit_ms: u64,
+        /// CPU time the plugin's own code used in the event.
+        plugin_ms: u64,
+        /// Time the host spent on the plugin's behalf in the event.
+        host_ms: u64,
+    },
+    /// Occurs when the plugin made more host calls, or audited data uses, in
+    /// one event than the platform allows.
+    #[error(
+        "plugin made more than {limit} {what} in one event; read several fields in one call with get-many, or spread the work over several events"
+    )]
+    HostCallLimit {
+        /// What was counted: `host calls` or `audited data uses`.
+        what: String,
+        /// The cap in force.
+        limit: u32,
     },
     /// Occurs when the plugin tried to grow its memory past its limit.
     #[error(
@@ -59,6 +92,8 @@ impl PluginFailure {
     pub fn reason(&self) -> &'static str {
         match self {
             PluginFailure::DeadlineExceeded { .. } => "deadline_exceeded",
+            PluginFailure::WallClockExceeded { .. } => "wall_clock_exceeded",
+            PluginFailure::HostCallLimit { .. } => "host_call_limit",
             PluginFailure::MemoryExhausted { .. } => "memory_exhausted",
             PluginFailure::StackOverflow { .. } => "stack_overflow",
             PluginFailure::Trap { .. } => "trap",
@@ -74,6 +109,19 @@ impl PluginFailure {
         state: &PluginState,
         stack_bytes: usize,
     ) -> Self {
+        if let Some(wall) = error.downcast_ref::<WallLimitExceeded>() {
+            return PluginFailure::WallClockExceeded {
+                limit_ms: wall.limit.as_millis() as u64,
+                plugin_ms: state.budget.plugin_time().as_millis() as u64,
+                host_ms: state.budget.host_time().as_millis() as u64,
+            };
+        }
+        if let Some(calls) = state.budget.calls_exceeded {
+            return PluginFailure::HostCallLimit {
+                what: calls.what.to_owned(),
+                limit: calls.limit,
+            };
+        }
         if state.budget.exceeded {
             return PluginFailure::DeadlineExceeded {
                 deadline_ms: state.budget.deadline.as_millis() as u64,

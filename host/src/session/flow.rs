@@ -6,13 +6,13 @@ use std::time::Duration;
 use serde::Serialize;
 use wasmtime::Store;
 
-use super::{CallOptions, PluginFailure};
+use super::{CallOptions, PluginFailure, StartError, WallLimitExceeded};
 use crate::bindings::call_flow::CallFlow;
 use crate::capabilities::actions;
 use crate::capabilities::gate::{DataUse, TranscriptLine};
 use crate::component::{CompiledPlugin, ComponentError, PluginPre, World};
 use crate::protocol::{Action, CallEvent, validate_actions};
-use crate::sandbox::{LogLine, PluginState, Sandbox};
+use crate::sandbox::{AdmissionTicket, LogLine, PluginState, Sandbox};
 
 /// What the plugin made of one event.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -22,7 +22,7 @@ pub struct EventOutcome {
     pub actions: Vec<Action>,
     /// Log lines the plugin wrote (and printed) while handling the event.
     pub log: Vec<LogLine>,
-    /// Wall-clock time the plugin's own code ran.
+    /// CPU time the plugin's own code used (what its deadline limits).
     #[serde(rename = "plugin_time_us", serialize_with = "super::micros")]
     #[schema(value_type = u64)]
     pub plugin_time: Duration,
@@ -85,24 +85,31 @@ pub struct FlowInstance {
 struct Running {
     store: Store<PluginState>,
     bindings: CallFlow,
+    /// The instance's share of the tenant's and the host's caps, given back
+    /// when the instance is dropped.
+    _admission: AdmissionTicket,
 }
 
 impl FlowInstance {
     /// Instantiates `plugin` for a new call. A plugin that cannot be
     /// instantiated still yields a `FlowInstance`: its first event answers
-    /// with the fallback and the reason.
+    /// with the fallback and the reason. When the tenant or the host has no
+    /// room for another instance, nothing is started: [`StartError::Busy`].
     pub async fn start(
         sandbox: Arc<Sandbox>,
         plugin: &CompiledPlugin,
         options: CallOptions,
-    ) -> Result<Self, ComponentError> {
+    ) -> Result<Self, StartError> {
         let PluginPre::CallFlow(pre) = &plugin.pre else {
             return Err(ComponentError::WrongWorld {
                 expected: World::CallFlow,
                 found: plugin.world(),
-            });
+            }
+            .into());
         };
+        let admission = super::admit(&sandbox, &options)?;
         let mut store = super::call_store(&sandbox, &options);
+        let wall_limit = sandbox.config().event_wall_limit;
         let mut instance = Self {
             running: None,
             options,
@@ -110,8 +117,17 @@ impl FlowInstance {
             fallback_owed: false,
             record: CallRecord::default(),
         };
-        match pre.instantiate_async(&mut store).await {
-            Ok(bindings) => instance.running = Some(Running { store, bindings }),
+        let instantiated = tokio::time::timeout(wall_limit, pre.instantiate_async(&mut store))
+            .await
+            .unwrap_or_else(|_| Err(WallLimitExceeded { limit: wall_limit }.into()));
+        match instantiated {
+            Ok(bindings) => {
+                instance.running = Some(Running {
+                    store,
+                    bindings,
+                    _admission: admission,
+                })
+            }
             Err(error) => {
                 let failure = match PluginFailure::classify(
                     &error,
@@ -121,7 +137,8 @@ impl FlowInstance {
                     PluginFailure::Trap { message } => PluginFailure::Instantiation { message },
                     other => other,
                 };
-                tracing::warn!(%failure, "plugin instantiation failed");
+                // The reason's kind only: its text can quote the plugin's output.
+                tracing::warn!(reason = failure.reason(), "plugin instantiation failed");
                 instance.record.failure = Some(failure);
                 instance.fallback_owed = true;
             }
@@ -150,11 +167,21 @@ impl FlowInstance {
         let state = running.store.data_mut();
         state.budget.start_event();
         running.store.set_epoch_deadline(1);
+        let wall_limit = self.sandbox.config().event_wall_limit;
+        let wall_deadline = tokio::time::Instant::now() + wall_limit;
         let wit_event = event.to_wit(self.options.clock_ms);
-        let result = running
-            .bindings
-            .call_on_event(&mut running.store, &wit_event)
-            .await;
+        // The hard bound: whatever the plugin runs or waits on (its own code
+        // is stopped by the epoch deadline; a host call by this), the event
+        // ends here. Dropping the call unwinds the plugin's stack; the
+        // instance is then dropped with the call's fallback.
+        let result = tokio::time::timeout_at(
+            wall_deadline,
+            running
+                .bindings
+                .call_on_event(&mut running.store, &wit_event),
+        )
+        .await
+        .unwrap_or_else(|_| Err(WallLimitExceeded { limit: wall_limit }.into()));
 
         let state = running.store.data_mut();
         state.collect_output();
@@ -178,11 +205,30 @@ impl FlowInstance {
                 config.wasm_stack_bytes,
             )),
         };
-        let outcome = match checked {
+        let gate = state.personal_data.gate().cloned();
+        let performed = match checked {
             Ok(actions) => {
-                let gate = state.personal_data.gate().cloned();
-                let performed = actions::perform(gate.as_ref(), actions).await;
-                let state = running.store.data_mut();
+                // Messages and tags wait on their audit commit: within the
+                // same bound. Past it none of them is performed.
+                match tokio::time::timeout_at(
+                    wall_deadline,
+                    actions::perform(gate.as_ref(), actions),
+                )
+                .await
+                {
+                    Ok(performed) => Ok(performed),
+                    Err(_) => Err(PluginFailure::classify(
+                        &WallLimitExceeded { limit: wall_limit }.into(),
+                        running.store.data(),
+                        config.wasm_stack_bytes,
+                    )),
+                }
+            }
+            Err(failure) => Err(failure),
+        };
+        let state = running.store.data_mut();
+        let outcome = match performed {
+            Ok(performed) => {
                 for note in performed.notes {
                     state.log.push(crate::sandbox::LogLevel::Warn, note);
                 }
@@ -210,7 +256,12 @@ impl FlowInstance {
                 }
             }
             Err(failure) => {
-                tracing::warn!(%failure, event = event.kind(), "plugin failed; performing the fallback");
+                // The reason's kind only: its text can quote the plugin's output.
+                tracing::warn!(
+                    reason = failure.reason(),
+                    event = event.kind(),
+                    "plugin failed; performing the fallback"
+                );
                 let data = state.personal_data.take_uses();
                 let log = state.log.take_new();
                 self.end_plugin();

@@ -12,7 +12,7 @@ mod flow;
 mod tagger;
 mod task;
 
-pub use failure::PluginFailure;
+pub use failure::{PluginFailure, WallLimitExceeded};
 pub use flow::{CallRecord, EventOutcome, FlowInstance};
 pub use tagger::{TagOutcome, TaggerRun};
 pub use task::{CallSession, SessionClosed};
@@ -20,8 +20,22 @@ pub use task::{CallSession, SessionClosed};
 use serde::Serialize;
 
 use crate::capabilities::gate::DataGate;
+use crate::component::ComponentError;
 use crate::protocol::Action;
-use crate::sandbox::{PluginLimits, PluginState, Sandbox};
+use crate::sandbox::{AdmissionTicket, Busy, EventBudget, PluginLimits, PluginState, Sandbox};
+
+/// Occurs when a plugin instance cannot be started for a call.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Occurs when the component is not of the world the call needs (a lead
+    /// tagger started as a call flow, or the reverse).
+    #[error(transparent)]
+    Component(#[from] ComponentError),
+    /// Occurs when the tenant or the host has no room for another instance
+    /// now: nothing was started, and the same request may succeed later.
+    #[error("no room to start the plugin now: {0}")]
+    Busy(#[from] Busy),
+}
 
 /// How one call's plugin runs: its limits, what to do if it fails, and its
 /// access to personal data.
@@ -42,6 +56,14 @@ pub struct CallOptions {
 }
 
 impl CallOptions {
+    /// The tenant the call's instance counts against: the data scope's
+    /// tenant, or the empty name for a call without one (a local simulation).
+    pub fn tenant(&self) -> &str {
+        self.data
+            .as_ref()
+            .map_or("", |gate| gate.scope.tenant.as_str())
+    }
+
     /// Options with `limits`, the default fallback and the host's clock.
     pub fn new(limits: PluginLimits) -> Self {
         Self {
@@ -53,15 +75,27 @@ impl CallOptions {
     }
 }
 
+/// Admits one instance for `options`' tenant (per-tenant caps and the host's
+/// memory budget, before any work is done), or says why there is no room.
+fn admit(sandbox: &Sandbox, options: &CallOptions) -> Result<AdmissionTicket, Busy> {
+    sandbox
+        .admission()
+        .admit(options.tenant(), options.limits.memory_bytes as u64)
+}
+
 /// A fresh `Store` for one call of a plugin: nothing granted but what
 /// `options` carries, limits and the deadline check installed, and the clock
 /// of the first event (instantiation counts against it) started.
 fn call_store(sandbox: &Sandbox, options: &CallOptions) -> wasmtime::Store<PluginState> {
+    let budget = EventBudget::new(options.limits.event_deadline)
+        .with_tick(sandbox.epoch_tick())
+        .with_caps(sandbox.host_call_caps());
     let state = PluginState::new(
         &options.limits,
         sandbox.config().max_log_bytes_per_call,
         options.clock_ms,
         options.data.clone(),
+        budget,
     );
     let mut store = wasmtime::Store::new(sandbox.engine(), state);
     PluginState::install(&mut store);
