@@ -59,6 +59,16 @@ pub fn example_dir(name: &str) -> &'static Path {
     Path::new(find(EXAMPLES, "example", name).dir)
 }
 
+/// The source directory of the test plugin `name` (`tests/plugins/<name>`),
+/// with its `cally.toml` where it has one.
+///
+/// # Panics
+///
+/// If there is no such test plugin; the message lists the ones there are.
+pub fn plugin_dir(name: &str) -> &'static Path {
+    Path::new(find(PLUGINS, "test plugin", name).dir)
+}
+
 /// The names of every test plugin, in `tests/plugins/Cargo.toml` order.
 pub fn plugin_names() -> impl Iterator<Item = &'static str> {
     PLUGINS.iter().map(|guest| guest.name)

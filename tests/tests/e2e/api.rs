@@ -30,10 +30,19 @@ impl Server {
 
     /// A host on `dir` (which may hold an earlier host's data).
     pub async fn start_in(dir: tempfile::TempDir) -> Self {
-        let config = SandboxConfig {
+        Self::start_with(dir, Self::config()).await
+    }
+
+    /// The sandbox configuration the tests' hosts run with: a small pool.
+    pub fn config() -> SandboxConfig {
+        SandboxConfig {
             max_concurrent_calls: 64,
             ..SandboxConfig::default()
-        };
+        }
+    }
+
+    /// A host on `dir` whose sandbox has `config`.
+    pub async fn start_with(dir: tempfile::TempDir, config: SandboxConfig) -> Self {
         let (host, _sqlite) = ApiHost::open(dir.path(), config).await.unwrap();
         let admin_key = match host.bootstrap_platform_admin().await.unwrap() {
             Some(key) => key.key,

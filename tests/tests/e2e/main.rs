@@ -7,6 +7,8 @@
 //! - `hostile`: plugins that loop, exhaust memory, overflow the stack, panic,
 //!   flood output or reach for what they were not given; each is contained.
 //! - `isolation`: calls never share memory.
+//! - `fair_share`: plugins that sleep (flow and tagger), an event stuck in a
+//!   host call, a flood of reads, a tenant past its caps, noisy neighbours.
 //! - `personal_data`: every denial, complete mediation, fail closed, withdrawal mid-call, handles, messages and tags.
 //! - `artifacts`: precompiled artifacts are reused, and corrupt or incompatible ones replaced.
 //! - `sessions`: one task per call, events in order, idle timeout.
@@ -37,6 +39,7 @@ mod audit_cli;
 mod cli;
 mod crash;
 mod examples;
+mod fair_share;
 mod hostile;
 mod isolation;
 mod manifest;
