@@ -463,6 +463,48 @@ fn declared_grants_are_reported_exactly() {
 }
 
 #[test]
+fn preference_keys_are_named_on_the_preferences_read_only_once_each() {
+    let m = manifest(&with(
+        "[[reads]]\nfield = \"preferences\"\nreason = \"Offers the lead's preferred time.\"\n\
+         keys = [\"preferred-time\", \"callback_window\"]",
+    ));
+    assert_eq!(
+        m.preference_keys().collect::<Vec<_>>(),
+        ["preferred-time", "callback_window"]
+    );
+    assert_eq!(manifest(CALL_FLOW).preference_keys().count(), 0);
+    let text = toml::to_string(&m).unwrap();
+    assert_eq!(manifest(&text), m, "{text}");
+
+    assert_eq!(
+        problems(&with(
+            "[[reads]]\nfield = \"name\"\nreason = \"Greets the caller by name.\"\nkeys = [\"first\"]"
+        )),
+        [
+            "reads[0].keys: found keys on field \"name\", expected keys only on the [[reads]] entry with field = \"preferences\"; move keys to the preferences entry, or remove it"
+        ]
+    );
+    assert_eq!(
+        problems(&with(
+            "[[reads]]\nfield = \"preferences\"\nreason = \"Offers the lead's preferred time.\"\nkeys = [\"a\", \"b\", \"a\"]"
+        )),
+        [
+            "reads[0].keys[2]: found \"a\" again (already at reads[0].keys[0]), expected each preference key at most once; remove the repeated key"
+        ]
+    );
+    let bad = problems(&with(
+        "[[reads]]\nfield = \"preferences\"\nreason = \"Offers the lead's preferred time.\"\nkeys = [\"Ada Lovelace\"]",
+    ));
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert!(
+        bad[0].starts_with(
+            "reads[0].keys[0]: found \"Ada Lovelace\", expected 1 to 64 characters of A-Z, a-z, 0-9"
+        ),
+        "{bad:?}"
+    );
+}
+
+#[test]
 fn limits_default_to_the_platform_and_are_converted() {
     let platform = SandboxConfig::default();
     let defaults = manifest(CALL_FLOW).plugin_limits(&platform).unwrap();
