@@ -158,7 +158,7 @@ fn a_read_names_one_known_field_and_nothing_else() {
             format!("reads[0].field: found \"*\", expected {fields}; {WILDCARD}"),
             format!("reads[1].field: found \"phone_number\", expected {fields}; {fix}"),
             format!("reads[2].field: found nothing, expected {fields}; {fix}"),
-            "reads[2].why: found an unknown key, expected only the keys field, reason; remove it: nothing is granted by a key Cally does not know".into(),
+            "reads[2].why: found an unknown key, expected only the keys field, keys, reason; remove it: nothing is granted by a key Cally does not know".into(),
         ]
     );
 }
