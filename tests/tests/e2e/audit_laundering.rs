@@ -276,7 +276,13 @@ async fn a_plugin_cannot_launder_personal_data_into_the_audit_log() {
         "{files:?}"
     );
     for file in &files {
-        let bytes = std::fs::read(file).unwrap();
+        let bytes = match std::fs::read(file) {
+            Ok(bytes) => bytes,
+            // The store's last connection may still be closing, removing its
+            // WAL index: a file gone holds nothing the host could read back.
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(error) => panic!("{}: {error}", file.display()),
+        };
         for needle in [NAME_FORM, PHONE_FORM] {
             assert!(
                 !contains(&bytes, needle.as_bytes()),

@@ -437,16 +437,17 @@ fn diff_that_only_narrows_passes_fail_on_escalation() {
     );
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
     let text = stdout(&output);
+    // Items are padded to the longest one.
     assert!(
         text.contains("\n  - removed  reads.preferences  "),
         "{text}"
     );
     assert!(
-        text.contains("\n  - removed  reads.preferences.keys.preferred-time  "),
+        text.contains("\n  - removed  reads.preferences.keys.preferred-time  preferred-time\n"),
         "{text}"
     );
     assert!(
-        text.contains("\n  - narrowed limits.memory_mib  16 → 8\n"),
+        text.contains("\n  - narrowed limits.memory_mib ") && text.contains("  16 → 8\n"),
         "{text}"
     );
     assert!(
