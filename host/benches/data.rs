@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cally_host::audit::{AuditWriter, Pseudonymizer};
-use cally_host::capabilities::gate::{CallScope, DataGate, DataServices, Declared};
+use cally_host::capabilities::gate::{CallScope, DataGate, DataRequest, DataServices, Declared};
 use cally_host::component::ComponentCache;
 use cally_host::consent::{
     self, AccessRequest, AgeStatus, ConsentRecord, DataField, LeadState, Purpose, Resource,
@@ -178,7 +178,7 @@ async fn gate_throughput(services: &Arc<DataServices>, calls: usize) {
             Declared::new([Resource::Field(DataField::Phone)], []),
         );
         tasks.push(tokio::spawn(async move {
-            let uses = [(Resource::Field(DataField::Phone), "phone".to_owned())];
+            let uses = [DataRequest::Field(DataField::Phone)];
             let mut latencies = Vec::new();
             while Instant::now() < deadline {
                 let begin = Instant::now();

@@ -3,7 +3,8 @@
 //! durable by a group-commit writer BEFORE the value is released, verifiable and
 //! exportable.
 //!
-//! - `record.rs`: [`AuditEntry`] (what callers supply), [`AuditRecord`] (what the log
+//! - `record.rs`: [`AuditEntry`] (what callers supply), [`AuditResource`] (the fixed
+//!   vocabulary a record's resource is named from), [`AuditRecord`] (what the log
 //!   holds) and the canonical encoding the chain hashes.
 //! - `pseudonym.rs`: [`Pseudonymizer`], the keyed hash that stands for a lead.
 //! - `writer.rs`: [`AuditWriter`], batching appends from all calls into one transaction.
@@ -21,7 +22,10 @@ mod tests;
 
 pub use export::{ExportFormat, export};
 pub use pseudonym::{KEY_FILE_NAME, PseudonymKeyError, Pseudonymizer};
-pub use record::{AuditContext, AuditDecision, AuditEntry, AuditRecord, GENESIS_HASH};
+pub use record::{
+    AuditContext, AuditDecision, AuditEntry, AuditLabel, AuditRecord, AuditResource, GENESIS_HASH,
+    UNDECLARED,
+};
 pub use verify::{
     ChainProblem, ProblemKind, VerifyReport, verify, verify_tenant, verify_with_head,
 };

@@ -143,6 +143,31 @@ impl Pseudonymizer {
         let tag = mac.finalize().into_bytes();
         format!("lead-{}", hex::encode(&tag[..8]))
     }
+
+    /// A keyed hash of a string a plugin chose that its manifest does not
+    /// declare (a preference key, a tag), for the audit log: 16 hex chars, the
+    /// first 8 bytes of HMAC-SHA256 under a key derived from this one for this
+    /// use only, over len(tenant) ‖ tenant ‖ len(kind) ‖ kind ‖ len(text) ‖ text.
+    ///
+    /// Two different strings get different hashes (so a reviewer can tell two
+    /// undeclared keys apart and count them), the same string in another
+    /// tenant gets another hash, and without the key the hash reveals nothing
+    /// of the text: not even by trying likely names or phone numbers.
+    pub fn undeclared_label(&self, tenant: &str, kind: &str, text: &str) -> String {
+        // A separate key, so a label can never equal a lead pseudonym's hash.
+        let mut derive = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
+            .expect("HMAC takes a key of any length");
+        derive.update(b"cally-audit-undeclared-label-v1");
+        let label_key = derive.finalize().into_bytes();
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&label_key)
+            .expect("HMAC takes a key of any length");
+        for part in [tenant, kind, text] {
+            mac.update(&(part.len() as u64).to_be_bytes());
+            mac.update(part.as_bytes());
+        }
+        let tag = mac.finalize().into_bytes();
+        hex::encode(&tag[..8])
+    }
 }
 
 #[cfg(test)]
@@ -177,6 +202,28 @@ mod tests {
             Pseudonymizer::from_key([8; 32]).pseudonym("acme", "lead-42")
         );
         assert!(!format!("{p:?}").contains('7'), "the key is not printed");
+    }
+
+    #[test]
+    fn undeclared_labels_are_keyed_distinct_and_hold_no_text() {
+        let p = Pseudonymizer::from_key([7; 32]);
+        let label = p.undeclared_label("acme", "tag", "ada-lovelace");
+        assert_eq!(label, p.undeclared_label("acme", "tag", "ada-lovelace"));
+        assert_eq!(label.len(), 16, "{label}");
+        assert!(
+            label
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        for other in [
+            p.undeclared_label("acme", "tag", "ada-lovelac"),
+            p.undeclared_label("acme", "preference", "ada-lovelace"),
+            p.undeclared_label("other", "tag", "ada-lovelace"),
+            p.undeclared_label("acmetag", "", "ada-lovelace"),
+            Pseudonymizer::from_key([8; 32]).undeclared_label("acme", "tag", "ada-lovelace"),
+        ] {
+            assert_ne!(label, other);
+        }
     }
 
     #[test]

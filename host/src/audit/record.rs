@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::consent::{Decision, DenyReason, Purpose};
+use crate::consent::{Channel, DataField, Decision, DenyReason, Purpose};
 
 /// The `prev_hash` of a tenant's first record: 64 zeros.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -37,6 +37,85 @@ impl fmt::Display for AuditDecision {
     }
 }
 
+/// What a use of personal data was about, as an audit record names it: a fixed
+/// vocabulary, plus strings a reviewer approved in the plugin's manifest. Nothing a
+/// plugin chooses at runtime (a preference key, a tag) is ever written verbatim: one
+/// the manifest does not declare is named `undeclared` with a keyed hash.
+///
+/// | use | written as |
+/// |---|---|
+/// | a lead field | `name`, `phone`, `email`, `location`, `language`, `preferences` |
+/// | the call's transcript, recording | `transcript`, `recording` |
+/// | a message | `message:sms`, `message:whatsapp`, `message:email` |
+/// | a declared preference key | `preferences.<key>`, the manifest's string |
+/// | an undeclared preference key | `preferences.undeclared:<16 hex>` |
+/// | a declared tag | `tag:<tag>`, the manifest's string |
+/// | an undeclared tag | `tag:undeclared:<16 hex>` |
+///
+/// Declared keys and tags cannot contain `:` (their grammar is letters, digits,
+/// `-`, `_` and `.`), so an undeclared name never reads as a declared one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditResource {
+    /// A read of one whole lead field.
+    Field(DataField),
+    /// A read of the current call's transcript.
+    Transcript,
+    /// A read of the current call's recording.
+    Recording,
+    /// A message sent to the lead on a channel.
+    Message(Channel),
+    /// A read of one preference by key.
+    Preference(AuditLabel),
+    /// Writing one tag on the lead.
+    Tag(AuditLabel),
+}
+
+/// A string a plugin chose (a preference key or a tag), as the audit log may hold it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditLabel {
+    /// The manifest declares it: its string, which a reviewer approved.
+    Reviewed(String),
+    /// The manifest does not declare it: only a keyed hash of it
+    /// ([`super::Pseudonymizer::undeclared_label`]), so two can be told apart
+    /// but neither read.
+    Undeclared {
+        /// 16 lowercase hex characters.
+        hash: String,
+    },
+}
+
+/// How an undeclared key or tag is spelled in a resource name.
+pub const UNDECLARED: &str = "undeclared";
+
+impl fmt::Display for AuditLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuditLabel::Reviewed(text) => f.write_str(text),
+            AuditLabel::Undeclared { hash } => write!(f, "{UNDECLARED}:{hash}"),
+        }
+    }
+}
+
+/// The resource as the audit log spells it (see [`AuditResource`]).
+impl fmt::Display for AuditResource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AuditResource::Field(field) => f.write_str(field.as_str()),
+            AuditResource::Transcript => f.write_str("transcript"),
+            AuditResource::Recording => f.write_str("recording"),
+            AuditResource::Message(channel) => write!(f, "message:{channel}"),
+            AuditResource::Preference(label) => write!(f, "preferences.{label}"),
+            AuditResource::Tag(label) => write!(f, "tag:{label}"),
+        }
+    }
+}
+
+impl From<AuditResource> for String {
+    fn from(resource: AuditResource) -> String {
+        resource.to_string()
+    }
+}
+
 /// One use of personal data to record, as the host supplies it: every read (allowed or
 /// denied), every tag written and every message sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,8 +136,9 @@ pub struct AuditEntry {
     /// The lead's pseudonym ([`super::Pseudonymizer`]), never the lead id itself, so an
     /// erased lead leaves no personal data here. `None` when the call has no known lead.
     pub lead: Option<String>,
-    /// What was used: `phone`, `preferences.preferred_time`, `transcript`,
-    /// `recording`, `message:whatsapp`, `tag`.
+    /// What was used, an [`AuditResource`] spelled out: `phone`,
+    /// `preferences.preferred-time`, `transcript`, `recording`, `message:whatsapp`,
+    /// `tag:hot-lead`, `tag:undeclared:<hash>`; a retention purge writes `retention:...`.
     pub resource: String,
     /// The purpose it was used for.
     pub purpose: Purpose,
@@ -300,6 +380,41 @@ pub(crate) mod tests {
         assert_eq!(record.purpose, "marketing");
         assert_eq!(record.hash, record.compute_hash());
         assert_eq!(record.hash.len(), 64);
+    }
+
+    #[test]
+    fn resources_are_spelled_from_the_fixed_vocabulary() {
+        let reviewed = |text: &str| AuditLabel::Reviewed(text.into());
+        let undeclared = AuditLabel::Undeclared {
+            hash: "0123456789abcdef".into(),
+        };
+        let cases = [
+            (AuditResource::Field(DataField::Phone), "phone"),
+            (AuditResource::Field(DataField::Preferences), "preferences"),
+            (AuditResource::Transcript, "transcript"),
+            (AuditResource::Recording, "recording"),
+            (
+                AuditResource::Message(Channel::Whatsapp),
+                "message:whatsapp",
+            ),
+            (
+                AuditResource::Preference(reviewed("preferred-time")),
+                "preferences.preferred-time",
+            ),
+            (
+                AuditResource::Preference(undeclared.clone()),
+                "preferences.undeclared:0123456789abcdef",
+            ),
+            (AuditResource::Tag(reviewed("hot-lead")), "tag:hot-lead"),
+            (
+                AuditResource::Tag(undeclared),
+                "tag:undeclared:0123456789abcdef",
+            ),
+        ];
+        for (resource, spelled) in cases {
+            assert_eq!(resource.to_string(), spelled);
+            assert_eq!(String::from(resource), spelled);
+        }
     }
 
     #[test]

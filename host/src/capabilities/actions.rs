@@ -6,8 +6,8 @@
 
 use serde_json::{Map, Value};
 
-use super::gate::{DataGate, DataUse};
-use crate::consent::{Channel as ConsentChannel, Decision, Resource};
+use super::gate::{DataGate, DataRequest, DataUse};
+use crate::consent::{Channel as ConsentChannel, Decision};
 use crate::protocol::{Action, Channel};
 use crate::store::{Lead, NewMessage, NewTag};
 
@@ -29,21 +29,22 @@ fn consent_channel(channel: Channel) -> ConsentChannel {
     }
 }
 
-/// The resource and audit name of a data action; `None` for other actions.
-fn data_resource(action: &Action) -> Option<(Resource, String)> {
+/// The use of personal data a data action asks for; `None` for other
+/// actions. A message is audited by its channel only (never its template or
+/// parameters); a tag through the gate's vocabulary (never verbatim unless declared).
+fn data_resource(action: &Action) -> Option<DataRequest> {
     match action {
         Action::SendMessage { channel, .. } => {
-            let channel = consent_channel(*channel);
-            Some((Resource::Message(channel), format!("message:{channel}")))
+            Some(DataRequest::Message(consent_channel(*channel)))
         }
-        Action::TagLead { tag } => Some((Resource::Tag, format!("tag:{tag}"))),
+        Action::TagLead { tag } => Some(DataRequest::Tag(tag.clone())),
         _ => None,
     }
 }
 
 /// Decides, audits and performs the data actions among `actions`.
 pub async fn perform(gate: Option<&DataGate>, actions: Vec<Action>) -> Performed {
-    let uses: Vec<(usize, (Resource, String))> = actions
+    let uses: Vec<(usize, DataRequest)> = actions
         .iter()
         .enumerate()
         .filter_map(|(index, action)| data_resource(action).map(|r| (index, r)))
@@ -70,7 +71,7 @@ pub async fn perform(gate: Option<&DataGate>, actions: Vec<Action>) -> Performed
             notes,
         };
     };
-    let requests: Vec<(Resource, String)> = uses.iter().map(|(_, r)| r.clone()).collect();
+    let requests: Vec<DataRequest> = uses.iter().map(|(_, r)| r.clone()).collect();
     let (decisions, snapshot, trace) = gate.check(&requests).await;
     let mut notes = Vec::new();
     let mut denied = vec![false; actions.len()];

@@ -8,6 +8,11 @@
 //! appends one audit record per use in one group commit, and answers only
 //! once that commit is durable. If the audit store cannot write, every use is
 //! denied `audit-unavailable`: nothing is released unaudited.
+//!
+//! A use is asked for as a [`DataRequest`] and recorded under the
+//! [`AuditResource`] that [`Declared::audit_resource`] makes of it: fixed
+//! names, and for a preference key or a tag the manifest's own string, or
+//! `undeclared` with a keyed hash. Text a plugin chose never reaches the log.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,8 +20,10 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use crate::audit::{AuditContext, AuditWriter, Pseudonymizer};
-use crate::consent::{self, AccessRequest, Decision, DenyReason, Purpose, Resource};
+use crate::audit::{AuditContext, AuditLabel, AuditResource, AuditWriter, Pseudonymizer};
+use crate::consent::{
+    self, AccessRequest, Channel, DataField, Decision, DenyReason, Purpose, Resource,
+};
 pub use crate::store::LeadSnapshot;
 use crate::store::Store;
 
@@ -37,6 +44,10 @@ pub struct DataServices {
 pub struct Declared {
     resources: HashSet<Resource>,
     tags: HashSet<String>,
+    /// The preference keys the manifest names (`keys` of its `preferences`
+    /// read): the only ones the audit log may spell out. They grant nothing
+    /// beyond the `preferences` read itself.
+    preference_keys: HashSet<String>,
 }
 
 impl Declared {
@@ -54,11 +65,19 @@ impl Declared {
         Self {
             resources: resources.into_iter().collect(),
             tags: tags.into_iter().collect(),
+            preference_keys: HashSet::new(),
         }
     }
 
-    /// What `manifest` declares: its field reads, transcript, recording,
-    /// message channels and tags.
+    /// Also names `keys` as reviewed preference keys: reads of them are
+    /// audited under their name; any other key is audited as `undeclared`.
+    pub fn with_preference_keys(mut self, keys: impl IntoIterator<Item = String>) -> Self {
+        self.preference_keys.extend(keys);
+        self
+    }
+
+    /// What `manifest` declares: its field reads (with their preference
+    /// keys), transcript, recording, message channels and tags.
     pub fn from_manifest(manifest: &crate::manifest::Manifest) -> Self {
         let mut resources: Vec<Resource> = crate::consent::DataField::ALL
             .iter()
@@ -75,6 +94,7 @@ impl Declared {
             resources,
             manifest.tags.iter().map(|grant| grant.tag.clone()),
         )
+        .with_preference_keys(manifest.preference_keys().map(str::to_owned))
     }
 
     /// Whether `resource` is declared; a tag needs [`Declared::declares_tag`].
@@ -88,6 +108,78 @@ impl Declared {
     /// Whether the manifest lists `tag` among the tags the plugin may write.
     pub fn declares_tag(&self, tag: &str) -> bool {
         self.tags.contains(tag)
+    }
+
+    /// Whether `request` is declared: a tag must be listed itself; a
+    /// preference key needs the `preferences` read (any key may be read, but
+    /// only a listed one is named in the audit log).
+    pub fn declares_request(&self, request: &DataRequest) -> bool {
+        match request {
+            DataRequest::Tag(tag) => self.declares_tag(tag),
+            other => self.declares(&other.resource()),
+        }
+    }
+
+    /// The audit log's name for `request`: a fixed name, or for a preference
+    /// key or a tag the manifest's own string when it is declared, else
+    /// `undeclared` with `label(kind, text)`, a keyed hash
+    /// ([`Pseudonymizer::undeclared_label`]). Never the plugin's text.
+    pub fn audit_resource(
+        &self,
+        request: &DataRequest,
+        label: impl Fn(&str, &str) -> String,
+    ) -> AuditResource {
+        let named = |reviewed: Option<&String>, kind: &str, text: &str| match reviewed {
+            // The manifest's copy, not the plugin's: equal bytes, but the one a
+            // reviewer approved.
+            Some(reviewed) => AuditLabel::Reviewed(reviewed.clone()),
+            None => AuditLabel::Undeclared {
+                hash: label(kind, text),
+            },
+        };
+        match request {
+            DataRequest::Field(field) => AuditResource::Field(*field),
+            DataRequest::Transcript => AuditResource::Transcript,
+            DataRequest::Recording => AuditResource::Recording,
+            DataRequest::Message(channel) => AuditResource::Message(*channel),
+            DataRequest::Preference(key) => {
+                AuditResource::Preference(named(self.preference_keys.get(key), "preference", key))
+            }
+            DataRequest::Tag(tag) => AuditResource::Tag(named(self.tags.get(tag), "tag", tag)),
+        }
+    }
+}
+
+/// One use of personal data a plugin asks for, before it is decided: what
+/// [`DataGate::check`] takes. A preference key and a tag are the plugin's
+/// own strings; the gate records them only through [`Declared::audit_resource`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DataRequest {
+    /// A read of one whole lead field.
+    Field(DataField),
+    /// A read of one preference by key (a read of the `preferences` field).
+    Preference(String),
+    /// A read of the current call's transcript.
+    Transcript,
+    /// A read of the current call's recording.
+    Recording,
+    /// A message to the lead on a channel.
+    Message(Channel),
+    /// Writing one tag on the lead.
+    Tag(String),
+}
+
+impl DataRequest {
+    /// The resource consent is decided for.
+    pub fn resource(&self) -> Resource {
+        match self {
+            DataRequest::Field(field) => Resource::Field(*field),
+            DataRequest::Preference(_) => Resource::Field(DataField::Preferences),
+            DataRequest::Transcript => Resource::Transcript,
+            DataRequest::Recording => Resource::Recording,
+            DataRequest::Message(channel) => Resource::Message(*channel),
+            DataRequest::Tag(_) => Resource::Tag,
+        }
     }
 }
 
@@ -204,8 +296,9 @@ impl CallScope {
 /// `cally simulate` and kept with the call's result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct DataUse {
-    /// What was used, as in the audit log: `name`, `preferences.preferred-time`,
-    /// `transcript`, `message:whatsapp`, `tag:hot-lead`.
+    /// What was used, exactly as the audit record names it (an
+    /// [`AuditResource`]): `name`, `preferences.preferred-time`, `transcript`,
+    /// `message:whatsapp`, `tag:hot-lead`, `tag:undeclared:<16 hex>`.
     pub resource: String,
     /// The purpose it was used for.
     pub purpose: Purpose,
@@ -241,10 +334,10 @@ pub struct DataGate {
 }
 
 impl DataGate {
-    /// Decides every use in `uses` (resource and its audit name), appends
-    /// their audit records in one durable commit, and returns the decisions
-    /// (all `audit-unavailable` if the commit failed) with the lead snapshot
-    /// they were made on.
+    /// Decides every use in `uses`, appends their audit records (each named
+    /// by [`Declared::audit_resource`]) in one durable commit, and returns the
+    /// decisions (all `audit-unavailable` if the commit failed) with the lead
+    /// snapshot they were made on, and the trace of each use under its audit name.
     #[tracing::instrument(
         level = "debug",
         skip_all,
@@ -252,14 +345,28 @@ impl DataGate {
     )]
     pub async fn check(
         &self,
-        uses: &[(Resource, String)],
+        uses: &[DataRequest],
     ) -> (Vec<Decision>, Arc<LeadSnapshot>, Vec<DataUse>) {
         let now_ms = crate::session::now_ms() as i64;
+        let scope = &self.scope;
+        let names: Vec<String> = uses
+            .iter()
+            .map(|request| {
+                scope
+                    .declared
+                    .audit_resource(request, |kind, text| {
+                        self.services
+                            .pseudonyms
+                            .undeclared_label(&scope.tenant, kind, text)
+                    })
+                    .to_string()
+            })
+            .collect();
         let snapshot = match self.snapshot().await {
             Ok(snapshot) => snapshot,
             Err(error) => {
                 tracing::warn!(%error, call = %self.scope.call_id, "cannot read the lead's consents; denying");
-                return self.unavailable(uses, Arc::default());
+                return self.unavailable(&names, Arc::default());
             }
         };
         let state = match &snapshot.lead {
@@ -270,27 +377,22 @@ impl DataGate {
                 erased: true,
             },
         };
-        let scope = &self.scope;
         let decisions: Vec<Decision> = uses
             .iter()
-            .map(|(resource, name)| {
-                let declared = match (resource, name.strip_prefix("tag:")) {
-                    (Resource::Tag, Some(tag)) => scope.declared.declares_tag(tag),
-                    _ => scope.declared.declares(resource),
-                };
-                let request = AccessRequest {
-                    resource: *resource,
+            .map(|request| {
+                let access = AccessRequest {
+                    resource: request.resource(),
                     purpose: scope.purpose,
-                    declared,
+                    declared: scope.declared.declares_request(request),
                     now_ms,
                 };
-                consent::decide(&request, &state, &snapshot.consents)
+                consent::decide(&access, &state, &snapshot.consents)
             })
             .collect();
-        let entries = uses
+        let entries = names
             .iter()
             .zip(&decisions)
-            .map(|((_, name), decision)| {
+            .map(|(name, decision)| {
                 scope
                     .audit
                     .entry(name.clone(), scope.purpose, decision, now_ms)
@@ -298,11 +400,11 @@ impl DataGate {
             .collect();
         match self.services.audit.append(entries).await {
             Ok(records) => {
-                let trace = uses
+                let trace = names
                     .iter()
                     .zip(&decisions)
                     .zip(records)
-                    .map(|(((_, name), decision), record)| {
+                    .map(|((name, decision), record)| {
                         data_use(name, scope.purpose, decision, Some(record.seq))
                     })
                     .collect();
@@ -310,22 +412,22 @@ impl DataGate {
             }
             Err(error) => {
                 tracing::warn!(%error, call = %scope.call_id, "audit store unavailable; releasing nothing");
-                self.unavailable(uses, snapshot)
+                self.unavailable(&names, snapshot)
             }
         }
     }
 
     fn unavailable(
         &self,
-        uses: &[(Resource, String)],
+        names: &[String],
         snapshot: Arc<LeadSnapshot>,
     ) -> (Vec<Decision>, Arc<LeadSnapshot>, Vec<DataUse>) {
         let decision = Decision::Deny(DenyReason::AuditUnavailable);
-        let trace = uses
+        let trace = names
             .iter()
-            .map(|(_, name)| data_use(name, self.scope.purpose, &decision, None))
+            .map(|name| data_use(name, self.scope.purpose, &decision, None))
             .collect();
-        (vec![decision; uses.len()], snapshot, trace)
+        (vec![decision; names.len()], snapshot, trace)
     }
 
     async fn snapshot(&self) -> Result<Arc<LeadSnapshot>, crate::store::StoreError> {
@@ -360,5 +462,110 @@ fn data_use(name: &str, purpose: Purpose, decision: &Decision, audit_seq: Option
             consent_id: None,
             audit_seq,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::manifest::Manifest;
+
+    /// The keyed hash the gate uses, for tenant `acme` under a fixed key.
+    fn label(kind: &str, text: &str) -> String {
+        Pseudonymizer::from_key([7; 32]).undeclared_label("acme", kind, text)
+    }
+
+    fn preferences_and_hot_lead() -> Declared {
+        Declared::new(
+            [Resource::Field(DataField::Preferences)],
+            ["hot-lead".to_owned()],
+        )
+        .with_preference_keys(["preferred-time".to_owned()])
+    }
+
+    #[test]
+    fn fixed_resources_are_named_by_the_vocabulary() {
+        let declared = Declared::nothing();
+        let name = |request: DataRequest| declared.audit_resource(&request, label).to_string();
+        assert_eq!(name(DataRequest::Field(DataField::Name)), "name");
+        assert_eq!(
+            name(DataRequest::Field(DataField::Preferences)),
+            "preferences"
+        );
+        assert_eq!(name(DataRequest::Transcript), "transcript");
+        assert_eq!(name(DataRequest::Recording), "recording");
+        assert_eq!(name(DataRequest::Message(Channel::Sms)), "message:sms");
+    }
+
+    #[test]
+    fn declared_keys_and_tags_are_named_and_others_only_hashed() {
+        let declared = preferences_and_hot_lead();
+        let name = |request: DataRequest| declared.audit_resource(&request, label).to_string();
+        assert_eq!(
+            name(DataRequest::Preference("preferred-time".into())),
+            "preferences.preferred-time"
+        );
+        assert_eq!(name(DataRequest::Tag("hot-lead".into())), "tag:hot-lead");
+
+        let name_key = name(DataRequest::Preference("ada-lovelace".into()));
+        assert_eq!(
+            name_key,
+            format!(
+                "preferences.undeclared:{}",
+                label("preference", "ada-lovelace")
+            )
+        );
+        let phone_key = name(DataRequest::Preference("15550100".into()));
+        let name_tag = name(DataRequest::Tag("ada-lovelace".into()));
+        assert_eq!(
+            name_tag,
+            format!("tag:undeclared:{}", label("tag", "ada-lovelace"))
+        );
+        // A declared tag used as a key, or a declared key used as a tag, is
+        // not declared for that use.
+        let tag_as_key = name(DataRequest::Preference("hot-lead".into()));
+        let key_as_tag = name(DataRequest::Tag("preferred-time".into()));
+        let undeclared = [&name_key, &phone_key, &name_tag, &tag_as_key, &key_as_tag];
+        for (i, a) in undeclared.iter().enumerate() {
+            for text in ["ada", "lovelace", "15550100", "hot-lead", "preferred-time"] {
+                assert!(!a.contains(text), "{a} holds {text}");
+            }
+            for b in &undeclared[i + 1..] {
+                assert_ne!(a, b, "different undeclared strings can be told apart");
+            }
+        }
+    }
+
+    #[test]
+    fn tags_are_declared_one_by_one_and_keys_by_the_preferences_read() {
+        let declared = preferences_and_hot_lead();
+        assert!(declared.declares_request(&DataRequest::Tag("hot-lead".into())));
+        assert!(!declared.declares_request(&DataRequest::Tag("cold-lead".into())));
+        assert!(declared.declares_request(&DataRequest::Preference("any-key".into())));
+        assert!(!declared.declares_request(&DataRequest::Field(DataField::Name)));
+        assert!(
+            !Declared::nothing()
+                .declares_request(&DataRequest::Preference("preferred-time".into()))
+        );
+    }
+
+    #[test]
+    fn a_manifest_declares_its_preference_keys() {
+        let manifest = Manifest::parse(
+            "name = \"reminder\"\nversion = \"1.0.0\"\nworld = \"call-flow\"\n\
+             description = \"Reminds a patient of an appointment.\"\npurpose = \"call-handling\"\n\
+             [[reads]]\nfield = \"preferences\"\nreason = \"Offers the preferred time.\"\n\
+             keys = [\"preferred-time\"]\n",
+            "cally.toml",
+        )
+        .unwrap();
+        let declared = Declared::from_manifest(&manifest);
+        let name = |key: &str| {
+            declared
+                .audit_resource(&DataRequest::Preference(key.into()), label)
+                .to_string()
+        };
+        assert_eq!(name("preferred-time"), "preferences.preferred-time");
+        assert!(name("preferred_time").starts_with("preferences.undeclared:"));
     }
 }

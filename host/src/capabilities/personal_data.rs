@@ -8,9 +8,9 @@
 
 use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
-use super::gate::{DataGate, DataUse};
+use super::gate::{DataGate, DataRequest, DataUse};
 use crate::bindings::wit_data::{self, Denial, DenialReason, Field, Speaker, Turn};
-use crate::consent::{DataField, Decision, DenyReason, Resource as DataResource};
+use crate::consent::{DataField, Decision, DenyReason};
 use crate::sandbox::{EventBudget, PluginState};
 use crate::store::Lead;
 
@@ -97,13 +97,12 @@ enum Read {
 }
 
 impl Read {
-    fn resource(&self) -> (DataResource, String) {
+    /// What the gate decides and audits; the key goes no further than the
+    /// gate, which names it in the audit log only if the manifest declares it.
+    fn request(&self) -> DataRequest {
         match self {
-            Read::Field(field) => (DataResource::Field(*field), field.as_str().to_owned()),
-            Read::Preference(key) => (
-                DataResource::Field(DataField::Preferences),
-                format!("preferences.{key}"),
-            ),
+            Read::Field(field) => DataRequest::Field(*field),
+            Read::Preference(key) => DataRequest::Preference(key.clone()),
         }
     }
 
@@ -148,7 +147,7 @@ impl PersonalDataView<'_> {
         let gate = self.gate_for(&call_id, "lead")?;
         self.budget.charge_host_call(reads.len())?;
         self.budget.enter_host();
-        let uses: Vec<_> = reads.iter().map(Read::resource).collect();
+        let uses: Vec<_> = reads.iter().map(Read::request).collect();
         let (decisions, snapshot, trace) = gate.check(&uses).await;
         self.data.uses.extend(trace);
         self.budget.leave_host();
@@ -167,12 +166,12 @@ impl PersonalDataView<'_> {
         &mut self,
         call_id: &str,
         what: &str,
-        resource: DataResource,
+        request: DataRequest,
     ) -> wasmtime::Result<(DataGate, Result<(), Denial>)> {
         let gate = self.gate_for(call_id, what)?;
         self.budget.charge_host_call(1)?;
         self.budget.enter_host();
-        let (decisions, _, trace) = gate.check(&[(resource, resource.to_string())]).await;
+        let (decisions, _, trace) = gate.check(&[request]).await;
         self.data.uses.extend(trace);
         self.budget.leave_host();
         let answer = match decisions.into_iter().next() {
@@ -314,7 +313,7 @@ impl wit_data::HostTranscript for PersonalDataView<'_> {
     ) -> wasmtime::Result<Result<Vec<Turn>, Denial>> {
         let call_id = self.table.get(&handle)?.call_id.clone();
         let (gate, answer) = self
-            .check_one(&call_id, "transcript", DataResource::Transcript)
+            .check_one(&call_id, "transcript", DataRequest::Transcript)
             .await?;
         Ok(answer.map(|()| {
             gate.scope
@@ -345,7 +344,7 @@ impl wit_data::HostRecording for PersonalDataView<'_> {
     ) -> wasmtime::Result<Result<String, Denial>> {
         let call_id = self.table.get(&handle)?.call_id.clone();
         let (gate, answer) = self
-            .check_one(&call_id, "recording", DataResource::Recording)
+            .check_one(&call_id, "recording", DataRequest::Recording)
             .await?;
         Ok(answer.map(|()| gate.scope.recording.clone().unwrap_or_default()))
     }

@@ -1,8 +1,8 @@
 //! What a new plugin version asks for beyond the old one: every grant, limit
 //! and import added, removed, widened or narrowed, with the escalations (a new
-//! field, purpose, world, channel, tag, transcript or recording access, a
-//! higher limit, a new import) marked, since those need a reviewer's approval
-//! before the version may become active.
+//! field, purpose, world, channel, tag, preference key, transcript or
+//! recording access, a higher limit, a new import) marked, since those need a
+//! reviewer's approval before the version may become active.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -29,6 +29,9 @@ pub enum Escalation {
     NewChannel,
     /// A tag not declared before (tags profile the lead).
     NewTag,
+    /// A preference key named that was not before: it grants no new data,
+    /// but the audit log will hold its text, so a reviewer approves it.
+    NewPreferenceKey,
     /// Transcript access, newly granted.
     TranscriptAccess,
     /// Recording access, newly granted.
@@ -48,6 +51,7 @@ impl Escalation {
             Escalation::NewWorld => "new world",
             Escalation::NewChannel => "new channel",
             Escalation::NewTag => "new tag",
+            Escalation::NewPreferenceKey => "new preference key",
             Escalation::TranscriptAccess => "transcript access",
             Escalation::RecordingAccess => "recording access",
             Escalation::HigherLimit => "higher limit",
@@ -268,6 +272,18 @@ pub fn diff_under(
         reads(old),
         reads(new),
         Escalation::NewField,
+    );
+    let keys = |m: &Manifest| {
+        m.preference_keys()
+            .map(|key| (key.to_owned(), key.to_owned()))
+            .collect::<BTreeMap<_, _>>()
+    };
+    grants(
+        &mut changes,
+        "reads.preferences.keys",
+        keys(old),
+        keys(new),
+        Escalation::NewPreferenceKey,
     );
     let access = |a: &Option<super::Access>| {
         a.iter()
@@ -550,6 +566,7 @@ mod tests {
              recording = { reason = \"Queues the call for quality review.\" }\n\
              [limits]\nmemory_mib = 32\nevent_deadline_ms = 50\n\
              [[reads]]\nfield = \"phone\"\nreason = \"Reads the number back to confirm it.\"\n\
+             [[reads]]\nfield = \"preferences\"\nreason = \"Offers the preferred time.\"\nkeys = [\"preferred-time\"]\n\
              [[messages]]\nchannel = \"whatsapp\"\nreason = \"Sends the confirmation on WhatsApp.\"\n\
              [[tags]]\ntag = \"confirmed\"\nreason = \"Marks leads who confirmed.\"",
         )
@@ -562,6 +579,11 @@ mod tests {
             [
                 ("purpose", Escalation::NewPurpose),
                 ("reads.phone", Escalation::NewField),
+                ("reads.preferences", Escalation::NewField),
+                (
+                    "reads.preferences.keys.preferred-time",
+                    Escalation::NewPreferenceKey
+                ),
                 ("transcript", Escalation::TranscriptAccess),
                 ("recording", Escalation::RecordingAccess),
                 ("messages.whatsapp", Escalation::NewChannel),

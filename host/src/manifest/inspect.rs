@@ -68,6 +68,10 @@ pub struct FieldLine {
     pub purpose: Purpose,
     /// The manifest's reason.
     pub reason: String,
+    /// For `preferences`: the keys it names, which the audit log will hold
+    /// verbatim (any other key is audited as `undeclared` with a hash);
+    /// empty for other fields.
+    pub keys: Vec<String>,
 }
 
 /// One message channel with its reason.
@@ -123,6 +127,7 @@ pub fn inspect(
             sensitivity: Sensitivity::of(read.field),
             purpose: manifest.purpose,
             reason: read.reason.clone(),
+            keys: read.keys.clone(),
         })
         .partition(|line| line.sensitivity == Sensitivity::DirectIdentifier);
     let (memory_mib, event_deadline_ms) = manifest.limits.effective(&platform);
@@ -205,6 +210,9 @@ impl fmt::Display for InspectReport {
             }
             for line in lines {
                 let _ = writeln!(out, "    {:<12} {}", line.field.as_str(), line.reason);
+                if !line.keys.is_empty() {
+                    let _ = writeln!(out, "    {:<12} keys: {}", "", line.keys.join(", "));
+                }
             }
             out
         };
@@ -346,6 +354,7 @@ mod tests {
         let text = format!(
             "{CALL_FLOW}\
              [[reads]]\nfield = \"preferences\"\nreason = \"Offers the preferred time.\"\n\
+             keys = [\"preferred-time\"]\n\
              [[reads]]\nfield = \"phone\"\nreason = \"Reads the number back to confirm it.\"\n\
              [[reads]]\nfield = \"name\"\nreason = \"Greets the caller by name.\"\n"
         );
@@ -355,6 +364,11 @@ mod tests {
         assert_eq!(direct, [DataField::Phone, DataField::Name]);
         assert_eq!(report.other_personal_data[0].field, DataField::Preferences);
         assert_eq!(report.other_personal_data[0].purpose, Purpose::CallHandling);
+        assert_eq!(report.other_personal_data[0].keys, ["preferred-time"]);
+        assert!(
+            report.to_string().contains("keys: preferred-time"),
+            "{report}"
+        );
         assert_eq!(
             report.manifest_digest,
             ManifestDigest::of(text.as_bytes()).to_string()

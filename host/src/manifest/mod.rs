@@ -94,6 +94,12 @@ pub struct FieldRead {
     pub field: DataField,
     /// Why the plugin reads it, for reviewers and the data subject.
     pub reason: String,
+    /// For `preferences` only: the preference keys the plugin reads by name.
+    /// They grant nothing beyond the field (any key may be read); they are the
+    /// strings a reviewer approves for the audit log, which names a read of a
+    /// listed key `preferences.<key>` and any other `preferences.undeclared:<hash>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<String>,
 }
 
 /// A grant to the current call's transcript or recording.
@@ -233,6 +239,15 @@ impl Manifest {
     /// Whether the manifest grants writing exactly the tag `tag`.
     pub fn declares_tag(&self, tag: &str) -> bool {
         self.tags.iter().any(|grant| grant.tag == tag)
+    }
+
+    /// The preference keys the manifest names (the `keys` of its
+    /// `preferences` read): the only ones the audit log spells out.
+    pub fn preference_keys(&self) -> impl Iterator<Item = &str> {
+        self.reads
+            .iter()
+            .filter(|read| read.field == DataField::Preferences)
+            .flat_map(|read| read.keys.iter().map(String::as_str))
     }
 
     /// Whether the manifest grants any personal data (a field, the transcript

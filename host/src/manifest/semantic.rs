@@ -1,6 +1,7 @@
 //! The checks the schema cannot express (or only with unreadable errors):
-//! a semantic version, each grant listed once, what each world can do, and a
-//! fallback that ends the plugin's part of the call.
+//! a semantic version, each grant listed once, preference keys only on the
+//! `preferences` read and each once, what each world can do, and a fallback
+//! that ends the plugin's part of the call.
 //!
 //! They run on the JSON value next to the schema, and skip whatever has the
 //! wrong shape (the schema reports that), so one run lists every problem.
@@ -19,6 +20,7 @@ pub(super) fn check(manifest: &Value) -> Vec<Problem> {
     once_each(manifest, "reads", "field", &mut problems);
     once_each(manifest, "messages", "channel", &mut problems);
     once_each(manifest, "tags", "tag", &mut problems);
+    preference_keys(manifest, &mut problems);
     if manifest.get("world").and_then(Value::as_str) == Some("lead-tagger") {
         lead_tagger(manifest, &mut problems);
     }
@@ -61,6 +63,46 @@ fn once_each(manifest: &Value, list: &str, key: &str, problems: &mut Vec<Problem
             ));
         } else {
             first.insert(value, i);
+        }
+    }
+}
+
+/// `keys` names preference keys, so it belongs on the `preferences` read
+/// only; each key is listed once (a diff compares them one by one).
+fn preference_keys(manifest: &Value, problems: &mut Vec<Problem>) {
+    let Some(reads) = manifest.get("reads").and_then(Value::as_array) else {
+        return;
+    };
+    for (i, read) in reads.iter().enumerate() {
+        let Some(keys) = read.get("keys").and_then(Value::as_array) else {
+            continue;
+        };
+        match read.get("field").and_then(Value::as_str) {
+            Some("preferences") => {}
+            Some(field) => {
+                problems.push(Problem::new(
+                    format!("reads[{i}].keys"),
+                    format!("keys on field {field:?}"),
+                    "keys only on the [[reads]] entry with field = \"preferences\"",
+                    "move keys to the preferences entry, or remove it",
+                ));
+                continue;
+            }
+            None => continue,
+        }
+        let mut first: HashMap<&str, usize> = HashMap::new();
+        for (j, key) in keys.iter().enumerate() {
+            let Some(key) = key.as_str() else { continue };
+            if let Some(&earlier) = first.get(key) {
+                problems.push(Problem::new(
+                    format!("reads[{i}].keys[{j}]"),
+                    format!("{key:?} again (already at reads[{i}].keys[{earlier}])"),
+                    "each preference key at most once",
+                    "remove the repeated key",
+                ));
+            } else {
+                first.insert(key, j);
+            }
         }
     }
 }

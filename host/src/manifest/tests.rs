@@ -158,7 +158,7 @@ fn a_read_names_one_known_field_and_nothing_else() {
             format!("reads[0].field: found \"*\", expected {fields}; {WILDCARD}"),
             format!("reads[1].field: found \"phone_number\", expected {fields}; {fix}"),
             format!("reads[2].field: found nothing, expected {fields}; {fix}"),
-            "reads[2].why: found an unknown key, expected only the keys field, reason; remove it: nothing is granted by a key Cally does not know".into(),
+            "reads[2].why: found an unknown key, expected only the keys field, keys, reason; remove it: nothing is granted by a key Cally does not know".into(),
         ]
     );
 }
@@ -459,6 +459,48 @@ fn declared_grants_are_reported_exactly() {
     assert_eq!(
         m.fallback_actions(),
         Some(vec![Action::say("Sorry."), Action::HangUp])
+    );
+}
+
+#[test]
+fn preference_keys_are_named_on_the_preferences_read_only_once_each() {
+    let m = manifest(&with(
+        "[[reads]]\nfield = \"preferences\"\nreason = \"Offers the lead's preferred time.\"\n\
+         keys = [\"preferred-time\", \"callback_window\"]",
+    ));
+    assert_eq!(
+        m.preference_keys().collect::<Vec<_>>(),
+        ["preferred-time", "callback_window"]
+    );
+    assert_eq!(manifest(CALL_FLOW).preference_keys().count(), 0);
+    let text = toml::to_string(&m).unwrap();
+    assert_eq!(manifest(&text), m, "{text}");
+
+    assert_eq!(
+        problems(&with(
+            "[[reads]]\nfield = \"name\"\nreason = \"Greets the caller by name.\"\nkeys = [\"first\"]"
+        )),
+        [
+            "reads[0].keys: found keys on field \"name\", expected keys only on the [[reads]] entry with field = \"preferences\"; move keys to the preferences entry, or remove it"
+        ]
+    );
+    assert_eq!(
+        problems(&with(
+            "[[reads]]\nfield = \"preferences\"\nreason = \"Offers the lead's preferred time.\"\nkeys = [\"a\", \"b\", \"a\"]"
+        )),
+        [
+            "reads[0].keys[2]: found \"a\" again (already at reads[0].keys[0]), expected each preference key at most once; remove the repeated key"
+        ]
+    );
+    let bad = problems(&with(
+        "[[reads]]\nfield = \"preferences\"\nreason = \"Offers the lead's preferred time.\"\nkeys = [\"Ada Lovelace\"]",
+    ));
+    assert_eq!(bad.len(), 1, "{bad:?}");
+    assert!(
+        bad[0].starts_with(
+            "reads[0].keys[0]: found \"Ada Lovelace\", expected 1 to 64 characters of A-Z, a-z, 0-9"
+        ),
+        "{bad:?}"
     );
 }
 

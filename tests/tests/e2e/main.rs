@@ -16,6 +16,8 @@
 //! - `manifest`: capability manifests against the real components; `cally
 //!   manifest check|inspect|diff` as a security reviewer runs them.
 //! - `audit_cli`: `cally audit verify` finds edited, deleted, inserted and reordered records; export.
+//! - `audit_laundering`: a plugin that uses the lead's name and phone as preference keys
+//!   and tags leaves neither in the audit log, before or after the lead's erasure.
 //! - `crash`: SIGKILL during many audited reads loses no audit record of a released value.
 //! - `api`: the HTTP API over a real socket: the walkthrough, 401/403/404 for every
 //!   endpoint, bad input, consent withdrawn mid-call, release state across a restart,
@@ -36,6 +38,7 @@ mod api_script;
 mod api_tagging;
 mod artifacts;
 mod audit_cli;
+mod audit_laundering;
 mod cli;
 mod crash;
 mod examples;

@@ -428,7 +428,7 @@ fn diff_that_only_narrows_passes_fail_on_escalation() {
     let dir = tempfile::tempdir().unwrap();
     let component = cally_tests::example("appointment-reminder");
     let old = example_manifest_path("appointment-reminder");
-    let preferences = "[[reads]]\nfield = \"preferences\"\nreason = \"Mentions the patient's preferred appointment time (the preferred-time key only).\"\n";
+    let preferences = "[[reads]]\nfield = \"preferences\"\nreason = \"Mentions the patient's preferred appointment time (the preferred-time key only).\"\nkeys = [\"preferred-time\"]\n";
     let new = reminder(&dir, "0.1.1", preferences, "[limits]\nmemory_mib = 8");
     let output = diff(
         (component, &old),
@@ -437,16 +437,21 @@ fn diff_that_only_narrows_passes_fail_on_escalation() {
     );
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
     let text = stdout(&output);
+    // Items are padded to the longest one.
     assert!(
         text.contains("\n  - removed  reads.preferences  "),
         "{text}"
     );
     assert!(
-        text.contains("\n  - narrowed limits.memory_mib  16 → 8\n"),
+        text.contains("\n  - removed  reads.preferences.keys.preferred-time  preferred-time\n"),
         "{text}"
     );
     assert!(
-        text.ends_with("2 change(s), no escalation: may be activated without a new approval\n"),
+        text.contains("\n  - narrowed limits.memory_mib ") && text.contains("  16 → 8\n"),
+        "{text}"
+    );
+    assert!(
+        text.ends_with("3 change(s), no escalation: may be activated without a new approval\n"),
         "{text}"
     );
     assert!(
