@@ -5,7 +5,8 @@
 //! them back (so the stored call results quote them), corrections and a
 //! restriction; then erasure over HTTP, a clean shutdown (SIGTERM), and every byte
 //! of every file under the data directory (database, WAL, shared memory,
-//! artifacts, keys) searched for each value. Purged calls are searched for the
+//! artifacts, keys, and the host's log, written there by the test) searched for
+//! each value. Purged calls are searched for the
 //! same way. The files holding personal data and keys are mode 0600.
 //!
 //! Races over a real socket: restrictions against corrections of the same lead
@@ -117,8 +118,15 @@ struct Serve {
 }
 
 impl Serve {
-    /// Starts `cally serve` on `data_dir` (no retention schedule) on a free port.
+    /// Starts `cally serve` on `data_dir` (no retention schedule) on a free port,
+    /// its log (stderr) appended to `<data_dir>/serve.log`, so that the search of
+    /// the data directory covers the host's log too.
     fn start(data_dir: &Path) -> Serve {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.join("serve.log"))
+            .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_cally-e2e"))
             .args([
                 "serve",
@@ -130,7 +138,7 @@ impl Serve {
             .arg("--data-dir")
             .arg(data_dir)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(log)
             .spawn()
             .expect("start cally serve");
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -352,6 +360,11 @@ async fn after_erasure_no_file_under_the_data_directory_holds_the_leads_values()
     }
 
     serve.stop();
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap();
+    assert!(
+        log.contains("cally: stopped"),
+        "the log was captured: {log}"
+    );
     for value in ZEBULON.values().into_iter().chain(WINIFRED.values()) {
         assert_eq!(
             files_holding(dir.path(), value),
