@@ -51,11 +51,24 @@ struct Person {
     name: &'static str,
     phone: &'static str,
     email: &'static str,
+    /// The locations the lead is corrected to, one after the other.
+    towns: [&'static str; 3],
+    /// A preference's value.
+    preference: &'static str,
 }
 
 impl Person {
-    fn values(&self) -> [&'static str; 3] {
+    /// What the probe reads and says.
+    fn said(&self) -> [&'static str; 3] {
         [self.name, self.phone, self.email]
+    }
+
+    /// Every value of the lead, each version of it included.
+    fn values(&self) -> Vec<&'static str> {
+        let mut values = self.said().to_vec();
+        values.extend(self.towns);
+        values.push(self.preference);
+        values
     }
 
     fn body(&self) -> Value {
@@ -64,6 +77,7 @@ impl Person {
             "name": self.name,
             "phone": self.phone,
             "email": self.email,
+            "preferences": {"preferred-time": self.preference},
             "age": "adult",
         })
     }
@@ -74,6 +88,8 @@ const ZEBULON: Person = Person {
     name: "Zebulon Quaxworth",
     phone: "+15557319024",
     email: "zq.probe@erasure.example",
+    towns: ["Quillhaven Cross", "Marrowby Fen", "Upper Tolsworth"],
+    preference: "after-the-ferry-sails",
 };
 
 const WINIFRED: Person = Person {
@@ -81,6 +97,8 @@ const WINIFRED: Person = Person {
     name: "Winifred Oakhurst-Vell",
     phone: "+15558846213",
     email: "w.oakhurst@restricted.example",
+    towns: ["Brackenholt Vale", "Saxby-on-Wend", "Lower Pellingham"],
+    preference: "before-the-mill-opens",
 };
 
 /// Every file under `dir` (recursively) whose bytes contain `needle`.
@@ -292,10 +310,10 @@ async fn call_that_quotes(serve: &Serve, keys: &Keys, person: &Person, call_id: 
         .ok(&keys.runtime, Method::POST, &events, Some(speech))
         .await;
     let text = outcome.to_string();
-    for value in person.values() {
+    for value in person.said() {
         assert!(text.contains(value), "the probe said {value}: {text}");
     }
-    for town in ["Leeds", "York", "Bath"] {
+    for town in person.towns {
         let lead = format!("/v1/leads/{}", person.lead_id);
         serve
             .ok(
@@ -310,8 +328,9 @@ async fn call_that_quotes(serve: &Serve, keys: &Keys, person: &Person, call_id: 
     serve.ok(&keys.runtime, Method::POST, &end, None).await;
 }
 
-/// After erasure over HTTP, no byte of an erased lead's name, phone or email is
-/// in any file under the data directory, while the server runs and after a
+/// After erasure over HTTP, no byte of an erased lead's values (name, phone,
+/// email, every location it was corrected to, a preference) is in any file under
+/// the data directory, while the server runs and after a
 /// clean shutdown; one of the leads was restricted before it was erased. The
 /// values are found before the erasure, so the search can fail; the database,
 /// its WAL and shared-memory files and the pseudonym key are mode 0600.
