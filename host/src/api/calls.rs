@@ -286,7 +286,7 @@ pub async fn end(host: &ApiHost, tenant: &str, call_id: &str) -> Result<CallEnde
 
 /// What an erased lead's calls keep as their result.
 pub fn erased_note() -> serde_json::Value {
-    serde_json::json!({"redacted": "the call's lead was erased"})
+    crate::store::erased_call_result()
 }
 
 async fn store_end(

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 use super::auth::TenantAdmins;
 use super::{ApiError, ApiHost, ApiJson, ApiPath, Auth};
 use crate::consent::{AgeStatus, Channel, ConsentRecord, Purpose};
-use crate::store::{Lead, NewConsent};
+use crate::store::{Lead, LeadUpdate, NewConsent};
 
 /// The body of `POST /v1/leads`, and one lead of a contact list.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -309,30 +309,20 @@ pub async fn correct(
     ApiPath(id): ApiPath<String>,
     ApiJson(patch): ApiJson<Map<String, Value>>,
 ) -> Result<Json<Lead>, ApiError> {
-    let tenant = auth.tenant();
-    let current = existing(&host, tenant, &id).await?;
     if patch.contains_key("lead_id") {
         return Err(ApiError::unprocessable(
             "a lead's id cannot be corrected; create a new lead instead",
         ));
     }
-    let mut merged = match serde_json::to_value(&current) {
-        Ok(Value::Object(map)) => map,
-        _ => {
-            return Err(ApiError::internal(
-                &"a lead does not serialize to an object",
-            ));
-        }
-    };
-    for output_only in ["tenant", "erased_at_ms", "created_at_ms", "updated_at_ms"] {
-        merged.remove(output_only);
-    }
-    merged.extend(patch);
-    let body: NewLead = serde_json::from_value(Value::Object(merged))
+    let update: LeadUpdate = serde_json::from_value(Value::Object(patch))
         .map_err(|e| ApiError::unprocessable(format!("invalid correction: {e}")))?;
-    let corrected = body.into_lead(tenant).map_err(ApiError::unprocessable)?;
-    host.store().upsert_lead(&corrected).await?;
-    Ok(Json(existing(&host, tenant, &id).await?))
+    // Only the named fields are written, in one statement: a restriction (or
+    // another correction) committed meanwhile is never overwritten.
+    Ok(Json(
+        host.store()
+            .update_lead(auth.tenant(), &id, &update)
+            .await?,
+    ))
 }
 
 /// The answer to an import: how many leads were imported. (A refused import

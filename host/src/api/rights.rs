@@ -14,7 +14,7 @@ use super::leads::existing;
 use super::{ApiError, ApiHost, ApiJson, ApiPath, Auth};
 use crate::audit::AuditRecord;
 use crate::consent::ConsentRecord;
-use crate::store::{AuditFilter, Lead, LeadTag, OutboxMessage};
+use crate::store::{AuditFilter, Lead, LeadTag, LeadUpdate, OutboxMessage};
 
 /// Everything the tenant holds about one lead, and every use of it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -100,17 +100,25 @@ pub async fn restrict(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Restriction>,
 ) -> Result<Json<Lead>, ApiError> {
-    let tenant = auth.tenant();
-    let mut lead = existing(&host, tenant, &id).await?;
-    lead.restricted = body.restricted;
-    host.store().upsert_lead(&lead).await?;
-    Ok(Json(existing(&host, tenant, &id).await?))
+    // Only the restriction is written, in one statement: a correction running
+    // at the same time can never write back the value it read before.
+    let update = LeadUpdate {
+        restricted: Some(body.restricted),
+        ..LeadUpdate::default()
+    };
+    Ok(Json(
+        host.store()
+            .update_lead(auth.tenant(), &id, &update)
+            .await?,
+    ))
 }
 
 /// `POST /v1/leads/{id}/erase`: erases the lead's personal data, tags and
 /// queued messages for good, and the stored results of its calls (whose
-/// actions may quote what was read); consents stay as evidence, the audit log
-/// keeps only the pseudonym. Every later read is denied `lead-erased`.
+/// actions may quote what was read) and of any call quoting its name, phone or
+/// email; consents stay as evidence, the audit log keeps only the pseudonym.
+/// No old copy is left in the database's files when it answers. Every later
+/// read is denied `lead-erased`.
 #[utoipa::path(
     post,
     path = "/leads/{id}/erase",
@@ -132,10 +140,6 @@ pub async fn erase(
     existing(&host, tenant, &id).await?;
     let now = crate::session::now_ms() as i64;
     host.store().erase_lead(tenant, &id, now).await?;
-    let redacted = host
-        .store()
-        .redact_call_results(tenant, &id, &super::calls::erased_note())
-        .await?;
-    tracing::info!(tenant, redacted, "lead erased");
+    tracing::info!(tenant, "lead erased");
     Ok(Json(existing(&host, tenant, &id).await?))
 }

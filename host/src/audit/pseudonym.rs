@@ -62,12 +62,21 @@ impl fmt::Debug for Pseudonymizer {
 
 impl Pseudonymizer {
     /// Reads `<data_dir>/pseudonym.key`, creating it with 32 random bytes (mode 0600) on
-    /// first use. Losing the key breaks the link between old and new records of a lead;
+    /// first use, and making it 0600 (with a warning) if it was readable by others. Losing the key breaks the link between old and new records of a lead;
     /// back it up with the database.
     pub fn load_or_create(data_dir: &Path) -> Result<Pseudonymizer, PseudonymKeyError> {
         let path = data_dir.join(KEY_FILE_NAME);
         match fs::read(&path) {
-            Ok(bytes) => return Self::from_file_bytes(&path, &bytes),
+            Ok(bytes) => {
+                // A key left readable by others (by an earlier version, or a copy)
+                // would let them link pseudonyms to lead ids: owner only.
+                crate::store::ensure_owner_only(&path).map_err(|source| PseudonymKeyError::Io {
+                    action: "set mode 0600 on",
+                    path: path.clone(),
+                    source,
+                })?;
+                return Self::from_file_bytes(&path, &bytes);
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(source) => {
                 return Err(PseudonymKeyError::Io {
@@ -246,6 +255,20 @@ mod tests {
             fresh.pseudonym("t", "l"),
             "keys are random"
         );
+    }
+
+    /// A key an earlier version (or a careless copy) left readable by every local
+    /// account is made owner-only when it is loaded, and still used.
+    #[test]
+    fn a_key_file_readable_by_others_is_made_private() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = Pseudonymizer::load_or_create(dir.path()).unwrap();
+        let path = dir.path().join(KEY_FILE_NAME);
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).unwrap();
+        let again = Pseudonymizer::load_or_create(dir.path()).unwrap();
+        assert_eq!(first.pseudonym("t", "l"), again.pseudonym("t", "l"));
+        let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
     }
 
     #[test]

@@ -8,8 +8,10 @@
 //! [`crate::consent`] and [`crate::audit`], which call this.
 
 mod lead_cache;
+mod private_files;
 mod sqlite;
 
+pub use private_files::{OWNER_ONLY, ensure_owner_only};
 pub use sqlite::{DB_FILE_NAME, SqliteStore};
 
 use std::fmt;
@@ -55,6 +57,18 @@ pub enum StoreError {
         /// The underlying error.
         #[source]
         source: sqlx::migrate::MigrateError,
+    },
+    /// Occurs when a file that holds personal data or keys (the database, its WAL
+    /// and shared-memory files) cannot be made readable by its owner only.
+    #[error(
+        "cannot make '{path}' readable by its owner only (mode 0600): {source}; fix its ownership or permissions"
+    )]
+    Private {
+        /// The file.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
     },
     /// Occurs when a consent, tag or message names a lead the tenant does not have.
     #[error("unknown lead '{lead}' for tenant '{tenant}'")]
@@ -220,6 +234,59 @@ impl Lead {
     pub fn preference(&self, key: &str) -> Option<&Value> {
         self.preferences.as_ref()?.get(key)
     }
+}
+
+/// A change to some of a lead's fields, as a correction or a restriction makes it:
+/// each `Some` is written, each `None` is left as stored. [`Store::update_lead`]
+/// writes it as ONE statement over the stored row, so two changes to different
+/// fields made at the same time (a restriction and a correction) never undo each
+/// other, as a read, change and write back of the whole lead would.
+///
+/// As a request body it takes the fields of a lead by name; `null` clears a
+/// personal field (it cannot clear `age` or `restricted`), and any other key is refused.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeadUpdate {
+    /// Full name; `Some(None)` clears it.
+    #[serde(default, deserialize_with = "present")]
+    pub name: Option<Option<String>>,
+    /// Phone number; `Some(None)` clears it.
+    #[serde(default, deserialize_with = "present")]
+    pub phone: Option<Option<String>>,
+    /// Email address; `Some(None)` clears it.
+    #[serde(default, deserialize_with = "present")]
+    pub email: Option<Option<String>>,
+    /// Location; `Some(None)` clears it.
+    #[serde(default, deserialize_with = "present")]
+    pub location: Option<Option<String>>,
+    /// Preferred language; `Some(None)` clears it.
+    #[serde(default, deserialize_with = "present")]
+    pub language: Option<Option<String>>,
+    /// Preferences (replaced whole); `Some(None)` clears them.
+    #[serde(default, deserialize_with = "present")]
+    pub preferences: Option<Option<Map<String, Value>>>,
+    /// Known age.
+    #[serde(default, deserialize_with = "present")]
+    pub age: Option<AgeStatus>,
+    /// Restriction of processing.
+    #[serde(default, deserialize_with = "present")]
+    pub restricted: Option<bool>,
+}
+
+/// A field that is present in a body is `Some`, whatever it holds (`null` too,
+/// for a field whose type allows it); an absent one is `None` through `default`.
+fn present<'de, T, D>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+/// What an erased lead's stored calls keep as their result: a call's actions and
+/// data uses can quote what its plugin read, so nothing of the result is kept.
+pub fn erased_call_result() -> Value {
+    serde_json::json!({"redacted": "the call's lead was erased"})
 }
 
 /// A consent to record; the store assigns the id.
@@ -605,13 +672,29 @@ pub trait Store: Send + Sync + 'static {
     /// first use). Fails with [`StoreError::LeadErased`] for an erased lead.
     async fn upsert_lead(&self, lead: &Lead) -> Result<(), StoreError>;
 
+    /// Changes only the fields `update` names, in one statement over the stored
+    /// row, and returns the lead as written. [`StoreError::UnknownLead`] if the
+    /// tenant has no such lead, [`StoreError::LeadErased`] if it was erased
+    /// (nothing is written then: an erased lead never gets values back).
+    async fn update_lead(
+        &self,
+        tenant: &str,
+        lead_id: &str,
+        update: &LeadUpdate,
+    ) -> Result<Lead, StoreError>;
+
     /// The lead, if the tenant has it.
     async fn lead(&self, tenant: &str, lead_id: &str) -> Result<Option<Lead>, StoreError>;
 
-    /// Erases a lead: clears its personal fields, deletes its tags, strips and cancels
-    /// its queued messages, and marks it erased (every later read is denied
-    /// `lead-erased`). Its consents stay as evidence; its audit records never held
-    /// personal data.
+    /// Erases a lead, in ONE transaction: clears its personal fields, deletes its
+    /// tags, strips and cancels its queued messages, replaces the stored result of
+    /// its calls (and of any other call of the tenant whose result quotes its name,
+    /// phone or email) by [`erased_call_result`], and marks it erased (every later
+    /// read is denied `lead-erased`). Then no earlier copy is left in the files: a
+    /// backend that keeps old versions of rows (a write-ahead log, free pages) or
+    /// copies of them removes them before this returns. Its consents stay as
+    /// evidence; its audit records never held personal data. Erasing again is
+    /// allowed and does it all again.
     async fn erase_lead(&self, tenant: &str, lead_id: &str, at_ms: i64) -> Result<(), StoreError>;
 
     /// Records a consent and returns it with its id.
@@ -670,7 +753,8 @@ pub trait Store: Send + Sync + 'static {
     /// Records the start of a call (creating the tenant on first use).
     async fn record_call_start(&self, call: &CallStart) -> Result<(), StoreError>;
 
-    /// Records the end of a call and its result.
+    /// Records the end of a call and its result; for a call whose lead was erased
+    /// meanwhile, [`erased_call_result`] instead (decided in the write itself).
     async fn record_call_end(
         &self,
         tenant: &str,
@@ -745,16 +829,6 @@ pub trait Store: Send + Sync + 'static {
     /// exists already; nothing is stored then.
     async fn insert_leads(&self, tenant: &str, leads: &[Lead]) -> Result<(), StoreError>;
 
-    /// Replaces the stored result of every ended call with `lead_id` by `note`
-    /// (for an erased lead: a call's actions can quote what the plugin read);
-    /// returns how many calls were changed.
-    async fn redact_call_results(
-        &self,
-        tenant: &str,
-        lead_id: &str,
-        note: &Value,
-    ) -> Result<u64, StoreError>;
-
     /// The plugin's reviewer decisions, oldest first.
     async fn release_events(
         &self,
@@ -774,7 +848,10 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes, in ONE transaction, the tenant's calls that ended before
     /// `calls_before_ms` (and calls never ended that started before it: a host
     /// stopped mid-call) and its outbox rows queued before `messages_before_ms`;
-    /// `None` deletes nothing of that kind. Returns how many rows went.
+    /// `None` deletes nothing of that kind. Returns how many rows went. As for an
+    /// erasure, a backend removes any copy of the deleted rows from its files
+    /// before this returns (if it cannot, it logs a warning and removes them at
+    /// its next such cleanup: the rows are gone either way).
     async fn purge_before(
         &self,
         tenant: &str,

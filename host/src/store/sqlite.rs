@@ -1,6 +1,13 @@
 //! The SQLite backend: one file, `<data_dir>/cally.db`, in WAL mode with
 //! `synchronous = FULL`, so a commit is on disk when it returns.
+//!
+//! Erasure erases: every connection runs with `secure_delete = ON`, so the space a
+//! deleted or rewritten row leaves (in its page, or a freed page) is overwritten with
+//! zeros; after an erasure and a purge the WAL is checkpointed and truncated to zero
+//! bytes, so no earlier version of a page survives there either. The database and
+//! its `-wal` and `-shm` files are mode 0600 (made so at open if they were not).
 
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -15,8 +22,8 @@ use sqlx::{Row, Sqlite};
 
 use super::{
     ApiKeyRecord, AuditChain, AuditFilter, AuditHead, CallRecord, CallStart, Lead, LeadSnapshot,
-    LeadTag, MessageStatus, NewConsent, NewMessage, NewTag, OutboxMessage, PurgeCounts,
-    ReleaseEvent, RetentionPolicy, Store, StoreError, StoredPluginVersion,
+    LeadTag, LeadUpdate, MessageStatus, NewConsent, NewMessage, NewTag, OutboxMessage, PurgeCounts,
+    ReleaseEvent, RetentionPolicy, Store, StoreError, StoredPluginVersion, erased_call_result,
 };
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::consent::{ConsentRecord, ParseError};
@@ -33,6 +40,13 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Read connections: reads run in parallel with the writer in WAL mode.
 const READ_CONNECTIONS: u32 = 4;
+
+/// The files SQLite keeps beside the database in WAL mode: both can hold copies of
+/// rows (the WAL whole pages, the shared memory only an index of them).
+const COMPANION_SUFFIXES: [&str; 2] = ["-wal", "-shm"];
+
+/// How many times a WAL truncation is tried when readers keep it busy.
+const TRUNCATE_ATTEMPTS: u32 = 5;
 
 /// The embedded migrations (`host/migrations`).
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -61,12 +75,20 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) `<data_dir>/cally.db` and applies the migrations.
     /// Creates `data_dir` if it does not exist.
+    /// Creates `data_dir` (mode 0700) if it does not exist. The database and its
+    /// `-wal` and `-shm` files are created mode 0600, and made 0600 (with a warning
+    /// naming each) if an earlier version left them readable by others.
     pub async fn open(data_dir: &Path) -> Result<SqliteStore, StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
-            path: data_dir.to_owned(),
-            source,
-        })?;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .map_err(|source| StoreError::DataDir {
+                path: data_dir.to_owned(),
+                source,
+            })?;
         let path = data_dir.join(DB_FILE_NAME);
+        create_private(&path)?;
         let open_error = |source| StoreError::Open {
             path: path.clone(),
             source,
@@ -74,7 +96,10 @@ impl SqliteStore {
         let base = SqliteConnectOptions::new()
             .filename(&path)
             .busy_timeout(BUSY_TIMEOUT)
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Deleted and rewritten rows are overwritten with zeros, in their page
+            // and in freed pages, so an erased lead's old row is not left behind.
+            .pragma("secure_delete", "ON");
         let write_options = base
             .clone()
             .create_if_missing(true)
@@ -122,7 +147,8 @@ impl SqliteStore {
                 path: path.clone(),
                 source,
             })?
-            .foreign_keys(true);
+            .foreign_keys(true)
+            .pragma("secure_delete", "ON");
         // One connection that is never closed: the database lives as long as it does.
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
@@ -156,10 +182,43 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Closes every connection, waiting for running statements.
+    /// Closes every connection, waiting for running statements. The readers close
+    /// first and the WAL is truncated, so the writer, closing last, leaves no WAL
+    /// behind (a read-only connection closing last could not remove it).
     pub async fn close(&self) {
-        self.writer.close().await;
         self.reader.close().await;
+        if let Err(error) = self.truncate_wal("closing the database").await {
+            tracing::warn!(path = %self.path.display(), %error, "the WAL was not truncated at close");
+        }
+        self.writer.close().await;
+    }
+
+    /// Checkpoints the WAL into the database file and truncates it to zero bytes,
+    /// so no earlier version of a page (an erased lead's row, a purged call) is left
+    /// in it; `secure_delete` has zeroed the space those versions leave in the
+    /// database file. Waits for readers (the busy timeout, a few times) before
+    /// giving up with an error naming `after`.
+    pub(super) async fn truncate_wal(&self, after: &str) -> Result<(), StoreError> {
+        if self.path == Path::new(":memory:") {
+            return Ok(());
+        }
+        let action = format!("truncating the WAL after {after}");
+        for _ in 0..TRUNCATE_ATTEMPTS {
+            let (busy, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&self.writer)
+                .await
+                .map_err(|e| database(action.clone(), e))?;
+            if busy == 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Err(database(
+            action,
+            sqlx::Error::Protocol(format!(
+                "readers kept the WAL busy {TRUNCATE_ATTEMPTS} times; retry"
+            )),
+        ))
     }
 
     /// Starts a write transaction holding the write lock.
@@ -176,6 +235,53 @@ fn database(action: impl Into<String>, source: sqlx::Error) -> StoreError {
         action: action.into(),
         source,
     }
+}
+
+/// Creates the database file empty with mode 0600 if it does not exist (SQLite
+/// gives its `-wal` and `-shm` files the database's mode), and makes it and those
+/// files 0600 if they exist readable by others.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    let private_error = |path: &Path| {
+        let path = path.to_owned();
+        move |source| StoreError::Private { path, source }
+    };
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(super::OWNER_ONLY)
+        .open(path)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(source) => return Err(private_error(path)(source)),
+    }
+    super::ensure_owner_only(path).map_err(private_error(path))?;
+    for suffix in COMPANION_SUFFIXES {
+        let mut companion = path.as_os_str().to_owned();
+        companion.push(suffix);
+        let companion = PathBuf::from(companion);
+        super::ensure_owner_only(&companion).map_err(private_error(&companion))?;
+    }
+    Ok(())
+}
+
+/// The shortest value an erasure looks for in other calls' results: a shorter one
+/// would match text that has nothing to do with the lead.
+const MIN_QUOTED_LEN: usize = 4;
+
+/// How an identifying value can appear in a stored result (JSON text): as itself,
+/// and as the inside of a JSON string when escaping changes it.
+fn quoted_forms(values: impl Iterator<Item = String>) -> Vec<String> {
+    let mut forms = Vec::new();
+    for value in values.filter(|v| v.chars().count() >= MIN_QUOTED_LEN) {
+        let json = Value::String(value.clone()).to_string();
+        let escaped = json[1..json.len() - 1].to_owned();
+        if escaped != value {
+            forms.push(escaped);
+        }
+        forms.push(value);
+    }
+    forms
 }
 
 /// The host clock, ms since the Unix epoch.
@@ -424,6 +530,17 @@ impl Store for SqliteStore {
     async fn upsert_lead(&self, lead: &Lead) -> Result<(), StoreError> {
         let written = self.upsert_lead_uncached(lead).await;
         self.leads.invalidate(&lead.tenant, &lead.lead_id);
+        written
+    }
+
+    async fn update_lead(
+        &self,
+        tenant: &str,
+        lead_id: &str,
+        update: &LeadUpdate,
+    ) -> Result<Lead, StoreError> {
+        let written = self.update_lead_uncached(tenant, lead_id, update).await;
+        self.leads.invalidate(tenant, lead_id);
         written
     }
 
@@ -677,13 +794,20 @@ impl Store for SqliteStore {
         ended_at_ms: i64,
         result: &Value,
     ) -> Result<(), StoreError> {
+        // Whether the lead was erased is decided in the write itself, so an erasure
+        // committed while the call ended cannot be followed by the call's result.
         let done = sqlx::query(
-            "UPDATE calls SET ended_at_ms = ?3, result = ?4 WHERE tenant = ?1 AND call_id = ?2",
+            "UPDATE calls SET ended_at_ms = ?3, result = CASE WHEN EXISTS ( \
+                 SELECT 1 FROM leads WHERE leads.tenant = calls.tenant \
+                 AND leads.lead_id = calls.lead_id AND leads.erased_at_ms IS NOT NULL) \
+                 THEN ?5 ELSE ?4 END \
+             WHERE tenant = ?1 AND call_id = ?2",
         )
         .bind(tenant)
         .bind(call_id)
         .bind(ended_at_ms)
         .bind(result.to_string())
+        .bind(erased_call_result().to_string())
         .execute(&self.writer)
         .await
         .map_err(|e| {
@@ -1008,31 +1132,6 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant), err(level = "debug"))]
-    async fn redact_call_results(
-        &self,
-        tenant: &str,
-        lead_id: &str,
-        note: &Value,
-    ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE calls SET result = ?3 \
-             WHERE tenant = ?1 AND lead_id = ?2 AND result IS NOT NULL",
-        )
-        .bind(tenant)
-        .bind(lead_id)
-        .bind(note.to_string())
-        .execute(&self.writer)
-        .await
-        .map_err(|e| {
-            database(
-                format!("redacting the calls of lead '{lead_id}' of tenant '{tenant}'"),
-                e,
-            )
-        })?;
-        Ok(done.rows_affected())
-    }
-
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = %event.tenant, plugin = %event.plugin), err(level = "debug"))]
     async fn append_release_event(&self, event: &ReleaseEvent) -> Result<(), StoreError> {
         sqlx::query(
@@ -1180,6 +1279,68 @@ impl SqliteStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant), err(level = "debug"))]
+    async fn update_lead_uncached(
+        &self,
+        tenant: &str,
+        lead_id: &str,
+        update: &LeadUpdate,
+    ) -> Result<Lead, StoreError> {
+        let action = format!("updating lead '{lead_id}' of tenant '{tenant}'");
+        let preferences = update
+            .preferences
+            .as_ref()
+            .map(|p| p.as_ref().map(|map| Value::Object(map.clone()).to_string()));
+        // One statement over the stored row: a column the update does not name keeps
+        // whatever is stored when it runs, never a value read before.
+        const UPDATE_LEAD: &str = "UPDATE leads SET \
+                 name = CASE WHEN ?3 THEN ?4 ELSE name END, \
+                 phone = CASE WHEN ?5 THEN ?6 ELSE phone END, \
+                 email = CASE WHEN ?7 THEN ?8 ELSE email END, \
+                 location = CASE WHEN ?9 THEN ?10 ELSE location END, \
+                 language = CASE WHEN ?11 THEN ?12 ELSE language END, \
+                 preferences = CASE WHEN ?13 THEN ?14 ELSE preferences END, \
+                 age_status = COALESCE(?15, age_status), \
+                 restricted = COALESCE(?16, restricted), \
+                 updated_at_ms = ?17 \
+             WHERE tenant = ?1 AND lead_id = ?2 AND erased_at_ms IS NULL \
+             RETURNING tenant, lead_id, name, phone, email, location, language, preferences, \
+                 age_status, restricted, erased_at_ms, created_at_ms, updated_at_ms";
+        let mut tx = self.begin(&action).await?;
+        let row = sqlx::query(UPDATE_LEAD)
+            .bind(tenant)
+            .bind(lead_id)
+            .bind(update.name.is_some())
+            .bind(update.name.clone().flatten())
+            .bind(update.phone.is_some())
+            .bind(update.phone.clone().flatten())
+            .bind(update.email.is_some())
+            .bind(update.email.clone().flatten())
+            .bind(update.location.is_some())
+            .bind(update.location.clone().flatten())
+            .bind(update.language.is_some())
+            .bind(update.language.clone().flatten())
+            .bind(preferences.is_some())
+            .bind(preferences.flatten())
+            .bind(update.age.map(|age| age.as_str()))
+            .bind(update.restricted)
+            .bind(now_ms())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(|e| database(action.clone(), e))?;
+        let Some(row) = row else {
+            // Nothing written: say why (no such lead, or an erased one).
+            require_live_lead(&mut tx, tenant, lead_id).await?;
+            return Err(database(
+                action,
+                sqlx::Error::Protocol("the lead is live but the update changed no row".into()),
+            ));
+        };
+        let lead = lead_from_row(&row)?;
+        tx.commit().await.map_err(commit_error(action))?;
+        Ok(lead)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant), err(level = "debug"))]
     async fn erase_lead_uncached(
         &self,
         tenant: &str,
@@ -1188,7 +1349,23 @@ impl SqliteStore {
     ) -> Result<(), StoreError> {
         let action = format!("erasing lead '{lead_id}' of tenant '{tenant}'");
         let mut tx = self.begin(&action).await?;
-        let erased = sqlx::query(
+        // The identifying values, read before they are cleared, to find other calls'
+        // results that quote them.
+        let values: Option<(Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT name, phone, email FROM leads WHERE tenant = ?1 AND lead_id = ?2",
+        )
+        .bind(tenant)
+        .bind(lead_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|e| database(action.clone(), e))?;
+        let Some((name, phone, email)) = values else {
+            return Err(StoreError::UnknownLead {
+                tenant: tenant.into(),
+                lead: lead_id.into(),
+            });
+        };
+        sqlx::query(
             "UPDATE leads SET name = NULL, phone = NULL, email = NULL, location = NULL, \
                  language = NULL, preferences = NULL, \
                  erased_at_ms = COALESCE(erased_at_ms, ?3), updated_at_ms = ?3 \
@@ -1200,12 +1377,6 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| database(action.clone(), e))?;
-        if erased.rows_affected() == 0 {
-            return Err(StoreError::UnknownLead {
-                tenant: tenant.into(),
-                lead: lead_id.into(),
-            });
-        }
         sqlx::query("DELETE FROM lead_tags WHERE tenant = ?1 AND lead_id = ?2")
             .bind(tenant)
             .bind(lead_id)
@@ -1223,7 +1394,34 @@ impl SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(|e| database(action.clone(), e))?;
-        tx.commit().await.map_err(commit_error(action))
+        let note = erased_call_result().to_string();
+        sqlx::query(
+            "UPDATE calls SET result = ?3 \
+             WHERE tenant = ?1 AND lead_id = ?2 AND result IS NOT NULL",
+        )
+        .bind(tenant)
+        .bind(lead_id)
+        .bind(&note)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| database(action.clone(), e))?;
+        for quoted in quoted_forms([name, phone, email].into_iter().flatten()) {
+            sqlx::query(
+                "UPDATE calls SET result = ?2 \
+                 WHERE tenant = ?1 AND result IS NOT NULL AND instr(result, ?3) > 0",
+            )
+            .bind(tenant)
+            .bind(&note)
+            .bind(quoted)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| database(action.clone(), e))?;
+        }
+        tx.commit().await.map_err(commit_error(action.clone()))?;
+        self.truncate_wal(&format!(
+            "{action} (the lead is erased; erase it again to remove the old copies)"
+        ))
+        .await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = %consent.tenant, purpose = %consent.purpose), err(level = "debug"))]
@@ -1858,5 +2056,242 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
+    }
+}
+
+/// Erasure and purge as a hostile insider checks them: by reading every byte of
+/// every file under the data directory, not through the store.
+#[cfg(test)]
+mod erasure_tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::consent::AgeStatus;
+
+    const NAME: &str = "Zebulon Quaxworth";
+    const PHONE: &str = "+15557319024";
+    const EMAIL: &str = "zq.probe@erasure.example";
+
+    /// Every file under `dir` (recursively) whose bytes contain `needle`.
+    fn files_holding(dir: &Path, needle: &str) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        let mut pending = vec![dir.to_owned()];
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    pending.push(path);
+                } else if std::fs::read(&path)
+                    .unwrap()
+                    .windows(needle.len())
+                    .any(|w| w == needle.as_bytes())
+                {
+                    found.push(path);
+                }
+            }
+        }
+        found
+    }
+
+    fn mode(path: &Path) -> u32 {
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+    }
+
+    fn companion(db: &Path, suffix: &str) -> PathBuf {
+        let mut path = db.as_os_str().to_owned();
+        path.push(suffix);
+        PathBuf::from(path)
+    }
+
+    fn zebulon(id: &str) -> Lead {
+        Lead {
+            name: Some(NAME.into()),
+            phone: Some(PHONE.into()),
+            email: Some(EMAIL.into()),
+            age: AgeStatus::Adult,
+            ..Lead::new("acme", id)
+        }
+    }
+
+    /// A call of `lead` (or of no known lead) whose stored result quotes `quote`.
+    async fn call_quoting(store: &SqliteStore, call_id: &str, lead: Option<&str>, quote: &str) {
+        store
+            .record_call_start(&CallStart {
+                tenant: "acme".into(),
+                call_id: call_id.into(),
+                plugin: "reads-data".into(),
+                plugin_version: "1.0.0".into(),
+                component_digest: "sha256:00".into(),
+                lead_id: lead.map(str::to_owned),
+                started_at_ms: 1_000,
+            })
+            .await
+            .unwrap();
+        store
+            .record_call_end(
+                "acme",
+                call_id,
+                2_000,
+                &json!({"actions": [{"say": {"text": format!("Hello {quote}")}}]}),
+            )
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_database_files_are_private_to_their_owner() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let store = SqliteStore::open(&data).await.unwrap();
+        store.upsert_lead(&zebulon("l-1")).await.unwrap();
+        let db = data.join(DB_FILE_NAME);
+        for path in [db.clone(), companion(&db, "-wal"), companion(&db, "-shm")] {
+            assert_eq!(mode(&path), 0o600, "{}", path.display());
+        }
+        assert_eq!(mode(&data), 0o700);
+        store.close().await;
+
+        // As an earlier version left them: readable by every local account.
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let store = SqliteStore::open(&data).await.unwrap();
+        assert_eq!(mode(&db), 0o600, "made private at open");
+        assert!(store.lead("acme", "l-1").await.unwrap().is_some());
+        store.close().await;
+    }
+
+    /// After an erasure no byte of the lead's name, phone or email is in any file:
+    /// not in the WAL (where every earlier version of its row and of its calls'
+    /// results was written), not in the database's free space. The values are
+    /// found before the erasure, so the search can fail.
+    #[tokio::test]
+    async fn erasure_leaves_no_copy_in_any_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        store.upsert_lead(&zebulon("l-1")).await.unwrap();
+        store.upsert_lead(&zebulon("l-2")).await.unwrap();
+        for restricted in [true, false, true] {
+            let update = LeadUpdate {
+                restricted: Some(restricted),
+                ..LeadUpdate::default()
+            };
+            store.update_lead("acme", "l-1", &update).await.unwrap();
+        }
+        call_quoting(&store, "c-1", Some("l-1"), NAME).await;
+        // Another lead's call, and a call of no known lead, quoting l-1's values.
+        call_quoting(&store, "c-2", Some("l-2"), "someone else").await;
+        call_quoting(&store, "c-3", None, &format!("{EMAIL} {PHONE}")).await;
+        for value in [NAME, PHONE, EMAIL] {
+            assert!(!files_holding(dir.path(), value).is_empty(), "{value}");
+        }
+        // l-2 holds the same values: erase it too, or they are rightly still there.
+        store.erase_lead("acme", "l-1", 5_000).await.unwrap();
+        store.erase_lead("acme", "l-2", 5_000).await.unwrap();
+        for value in [NAME, PHONE, EMAIL] {
+            assert_eq!(
+                files_holding(dir.path(), value),
+                Vec::<PathBuf>::new(),
+                "{value}"
+            );
+        }
+        let c3 = store.call("acme", "c-3").await.unwrap().unwrap();
+        assert_eq!(c3.result, Some(erased_call_result()));
+        store.close().await;
+        for value in [NAME, PHONE, EMAIL] {
+            assert_eq!(
+                files_holding(dir.path(), value),
+                Vec::<PathBuf>::new(),
+                "{value}"
+            );
+        }
+    }
+
+    /// A call still running when its lead is erased ends with no result kept.
+    #[tokio::test]
+    async fn a_call_ending_after_its_leads_erasure_keeps_no_result() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        store.upsert_lead(&zebulon("l-1")).await.unwrap();
+        store
+            .record_call_start(&CallStart {
+                tenant: "acme".into(),
+                call_id: "c-1".into(),
+                plugin: "reads-data".into(),
+                plugin_version: "1.0.0".into(),
+                component_digest: "sha256:00".into(),
+                lead_id: Some("l-1".into()),
+                started_at_ms: 1_000,
+            })
+            .await
+            .unwrap();
+        store.erase_lead("acme", "l-1", 1_500).await.unwrap();
+        store
+            .record_call_end("acme", "c-1", 2_000, &json!({"said": NAME}))
+            .await
+            .unwrap();
+        let call = store.call("acme", "c-1").await.unwrap().unwrap();
+        assert_eq!(call.result, Some(erased_call_result()));
+        assert_eq!(call.ended_at_ms, Some(2_000));
+    }
+
+    /// A purge leaves no copy of the calls it removed in any file.
+    #[tokio::test]
+    async fn a_purge_leaves_no_copy_of_the_purged_calls() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        store.upsert_lead(&zebulon("l-1")).await.unwrap();
+        let quote = "purgeable quote 7c1f";
+        call_quoting(&store, "c-1", Some("l-1"), quote).await;
+        assert!(!files_holding(dir.path(), quote).is_empty());
+        let counts = store.purge_before("acme", Some(3_000), None).await.unwrap();
+        assert_eq!(counts.calls, 1);
+        assert_eq!(files_holding(dir.path(), quote), Vec::<PathBuf>::new());
+        store.close().await;
+    }
+
+    /// An update writes only the fields it names; an erased lead gets nothing back.
+    #[tokio::test]
+    async fn updates_write_only_the_named_fields() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        store.upsert_lead(&zebulon("l-1")).await.unwrap();
+        let restrict = LeadUpdate {
+            restricted: Some(true),
+            ..LeadUpdate::default()
+        };
+        let lead = store.update_lead("acme", "l-1", &restrict).await.unwrap();
+        assert!(lead.restricted);
+        assert_eq!(lead.name.as_deref(), Some(NAME), "untouched");
+        let correct = LeadUpdate {
+            name: Some(None),
+            phone: Some(Some("+15550111".into())),
+            ..LeadUpdate::default()
+        };
+        let lead = store.update_lead("acme", "l-1", &correct).await.unwrap();
+        assert_eq!(
+            (lead.name, lead.phone.as_deref(), lead.restricted),
+            (None, Some("+15550111"), true),
+            "the restriction written before stays"
+        );
+        assert_eq!(
+            store
+                .lead("acme", "l-1")
+                .await
+                .unwrap()
+                .unwrap()
+                .phone
+                .as_deref(),
+            Some("+15550111")
+        );
+        assert!(matches!(
+            store.update_lead("acme", "nobody", &correct).await,
+            Err(StoreError::UnknownLead { .. })
+        ));
+        store.erase_lead("acme", "l-1", 9).await.unwrap();
+        assert!(matches!(
+            store.update_lead("acme", "l-1", &correct).await,
+            Err(StoreError::LeadErased { .. })
+        ));
+        let erased = store.lead("acme", "l-1").await.unwrap().unwrap();
+        assert_eq!((erased.name, erased.phone), (None, None));
     }
 }

@@ -24,6 +24,9 @@
 //!   access report, restriction and erasure, contact-list import and correction.
 //! - `api_retention`: retention policy, purge on demand and on schedule (exactly the
 //!   old removed, audited, other tenants untouched); the lead's portability export.
+//! - `erasure`: after an erasure or a purge over HTTP, no file under a `cally serve`
+//!   data directory holds the lead's values; its files are 0600; restrictions and
+//!   erasures racing corrections lose nothing.
 //! - `api_script`: `scripts/walkthrough.sh` against a `cally serve --demo` process;
 //!   `cally serve --config`.
 //! - `openapi`: `/v1/openapi.json` from a `cally serve` process documents every
@@ -41,6 +44,7 @@ mod audit_cli;
 mod audit_laundering;
 mod cli;
 mod crash;
+mod erasure;
 mod examples;
 mod fair_share;
 mod hostile;

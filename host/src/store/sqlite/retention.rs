@@ -116,7 +116,17 @@ pub(super) async fn purge_before(
                 .map_err(|e| database(action.clone(), e))?
                 .rows_affected();
     }
-    tx.commit().await.map_err(super::commit_error(action))?;
+    tx.commit()
+        .await
+        .map_err(super::commit_error(action.clone()))?;
+    if counts.calls + counts.messages > 0 {
+        // The rows are gone; a copy left in the WAL goes at the next truncation
+        // (the next purge, erasure or shutdown), so a failure here does not undo
+        // the purge or keep it from being audited.
+        if let Err(error) = store.truncate_wal(&action).await {
+            tracing::warn!(tenant, %error, "purged rows may be left in the WAL until the next purge, erasure or shutdown");
+        }
+    }
     Ok(counts)
 }
 
