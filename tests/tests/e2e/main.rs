@@ -18,6 +18,9 @@
 //! - `api`: the HTTP API over a real socket: the walkthrough, 401/403/404 for every
 //!   endpoint, bad input, consent withdrawn mid-call, release state across a restart,
 //!   access report, restriction and erasure, contact-list import and correction.
+//! - `api_inputs`: hostile input: transfers to raw numbers, ids with control
+//!   characters or shaped as options, formula cells in the CSV export, key
+//!   revocation and listing, consent limits, bounded refusals, forged log lines.
 //! - `api_retention`: retention policy, purge on demand and on schedule (exactly the
 //!   old removed, audited, other tenants untouched); the lead's portability export.
 //! - `api_script`: `scripts/walkthrough.sh` against a `cally serve --demo` process;
@@ -29,6 +32,7 @@ mod common;
 mod data;
 
 mod api;
+mod api_inputs;
 mod api_retention;
 mod api_script;
 mod api_tagging;
