@@ -750,8 +750,10 @@ fn a_newline_in_a_call_id_cannot_forge_a_host_log_line() {
             .unwrap();
         String::from_utf8_lossy(&output.stdout).into_owned()
     };
-    assert_eq!(start(&format!("demo-x\n{forged}")), "422");
-    assert_eq!(start(&format!("demo-y\r\n{forged}")), "422");
+    let forging = [
+        start(&format!("demo-x\n{forged}")),
+        start(&format!("demo-y\r\n{forged}")),
+    ];
     assert_eq!(start("demo-ok"), "201");
 
     // SIGTERM to this test's own server process, by its id; then read its log.
@@ -771,4 +773,5 @@ fn a_newline_in_a_call_id_cannot_forge_a_host_log_line() {
         !log.contains("audit chain broken"),
         "a caller-written line reached the host log:\n{log}"
     );
+    assert_eq!(forging, ["422", "422"], "both starts are refused");
 }
