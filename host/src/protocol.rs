@@ -218,7 +218,7 @@ pub enum Action {
     },
     /// Transfer to a tenant target alias.
     Transfer {
-        /// The target's alias, never a raw number.
+        /// The target's alias (starting with a letter), never a raw number.
         target: String,
     },
     /// End the call.
@@ -324,8 +324,9 @@ pub enum InvalidOutput {
         /// The platform's limit.
         limit: usize,
     },
-    /// Occurs when an identifier (target alias, asset, tag, template,
-    /// disposition) is empty or holds characters other than `a-z`, `0-9`, `-`, `_` and `.`.
+    /// Occurs when an identifier (asset, tag, template, disposition) is
+    /// empty or holds characters other than `a-z`, `0-9`, `-`, `_` and `.`.
+    /// (A transfer target is checked as an alias: [`InvalidOutput::BadAlias`].)
     #[error(
         "{action}.{field} is {value:?}, but it must be 1-64 characters of a-z, 0-9, '-', '_' or '.'"
     )]
