@@ -210,11 +210,18 @@ impl KeyCache {
             role,
             label: record.label,
         });
-        let mut known = self.known.write().unwrap_or_else(|e| e.into_inner());
-        if self.revocations.load(Ordering::SeqCst) == revocations {
-            known.insert(hash, caller.clone());
-        }
+        self.remember(hash, caller.clone(), revocations);
         Ok(caller)
+    }
+
+    /// Caches `caller` under `hash`, unless a revocation happened since the
+    /// lookup began (when the count of revocations was `seen`): the row the
+    /// lookup read may be the one just deleted.
+    fn remember(&self, hash: String, caller: Arc<Caller>, seen: u64) {
+        let mut known = self.known.write().unwrap_or_else(|e| e.into_inner());
+        if self.revocations.load(Ordering::SeqCst) == seen {
+            known.insert(hash, caller);
+        }
     }
 }
 
@@ -346,6 +353,37 @@ mod tests {
             key_hash(""),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
+    }
+
+    #[tokio::test]
+    async fn a_revoked_key_is_refused_at_once_even_if_a_lookup_raced_it() {
+        let store = crate::store::SqliteStore::open_in_memory().await.unwrap();
+        store.create_tenant("acme", 1).await.unwrap();
+        let cache = KeyCache::default();
+        let issued = issue_key(&store, Some("acme"), Role::Runtime, "rt")
+            .await
+            .unwrap();
+        let hash = key_hash(&issued.key);
+        assert_eq!(issued.id, key_id(&hash));
+
+        // Cached by a first use, then revoked: the next lookup is refused.
+        let caller = cache.caller(&store, &issued.key).await.unwrap();
+        assert!(cache.revoke(&store, &hash).await.unwrap());
+        let refused = cache.caller(&store, &issued.key).await.unwrap_err();
+        assert_eq!(refused.status, axum::http::StatusCode::UNAUTHORIZED);
+        assert!(!cache.revoke(&store, &hash).await.unwrap(), "revoked once");
+
+        // A lookup that read the row before a revocation finished must not
+        // cache the key afterwards.
+        let other = issue_key(&store, Some("acme"), Role::Runtime, "rt2")
+            .await
+            .unwrap();
+        let other_hash = key_hash(&other.key);
+        let seen = cache.revocations.load(Ordering::SeqCst);
+        assert!(cache.revoke(&store, &other_hash).await.unwrap());
+        cache.remember(other_hash, caller, seen);
+        let refused = cache.caller(&store, &other.key).await.unwrap_err();
+        assert_eq!(refused.status, axum::http::StatusCode::UNAUTHORIZED);
     }
 
     #[tokio::test]
