@@ -775,3 +775,36 @@ fn a_newline_in_a_call_id_cannot_forge_a_host_log_line() {
     );
     assert_eq!(forging, ["422", "422"], "both starts are refused");
 }
+
+/// `cally simulate` with scripts whose call id is `-`, `--`, or carries a NUL
+/// or a newline: each is refused before the plugin runs, with exit code 2
+/// and a message naming `call_id` and showing the value escaped.
+#[test]
+fn simulate_refuses_scripts_whose_ids_leave_the_grammar() {
+    use std::process::Command;
+
+    let dir = tempfile::tempdir().unwrap();
+    for (call_id, shown) in [
+        ("-", r#""-""#),
+        ("--", r#""--""#),
+        ("a\u{0}b", r#""a\0b""#),
+        ("call-1\nERROR forged", r#""call-1\nERROR forged""#),
+    ] {
+        let script = dir.path().join("call.json");
+        let started = json!({"type": "started", "call_id": call_id,
+                             "direction": "inbound", "locale": "en-US"});
+        std::fs::write(&script, json!({"events": [started]}).to_string()).unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_cally-e2e"))
+            .args(["simulate", "--example", "support-router", "--script"])
+            .arg(&script)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{call_id:?}: {stderr}");
+        assert!(
+            stderr.contains(&format!("started: call_id {shown} is refused")),
+            "{call_id:?}: {stderr}"
+        );
+        assert!(output.stdout.is_empty(), "the plugin never ran");
+    }
+}
