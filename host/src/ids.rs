@@ -121,7 +121,7 @@ pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), InvalidId>
     Ok(())
 }
 
-/// `value` as `{:?}` writes it, cut to [`SHOWN`] characters (a refusal
+/// `value` as `{:?}` writes it, cut to 64 characters (a refusal
 /// never echoes a megabyte back).
 pub fn shown(value: &str) -> String {
     let len = value.chars().count();

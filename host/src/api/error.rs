@@ -26,10 +26,10 @@ pub struct ApiError {
     /// What exactly was wrong, for the client.
     pub detail: String,
     /// Every problem found in an uploaded manifest or component, when there
-    /// are several; the answer lists the first [`MAX_LISTED`] and counts the rest.
+    /// are several; the answer lists the first 20 and counts the rest.
     pub problems: Vec<Problem>,
     /// Problems found but not listed in `detail` or `problems` (a refused
-    /// import lists its first [`MAX_LISTED`] rows and counts the rest).
+    /// import lists its first 20 rows and counts the rest).
     pub more_problems: usize,
 }
 

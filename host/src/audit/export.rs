@@ -19,7 +19,7 @@ pub enum ExportFormat {
     Jsonl,
     /// A header line, then one line per record, columns in [`AuditRecord`] order;
     /// absent values are empty cells, and a text cell beginning with `=`, `+`,
-    /// `-`, `@`, a tab or a carriage return gets a leading `'` ([`neutralise_cell`]).
+    /// `-`, `@`, a tab or a carriage return gets a leading `'` (see `neutralise_cell`).
     Csv,
 }
 
