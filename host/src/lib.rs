@@ -19,6 +19,7 @@
 //! - [`audit`]: the hash-chained audit log, its group-commit writer, `verify`, export.
 //! - [`store`]: sqlx persistence (SQLite now) behind the [`store::Store`] trait.
 //! - [`protocol`]: call events and actions as JSON, and the checks on plugin output.
+//! - [`ids`]: the one grammar every id is checked against where it enters.
 //! - [`simulate`]: the local runner behind `cally simulate`.
 //! - [`examples`]: the example plugins bundled into the binary.
 //! - [`api`]: the HTTP API behind `cally serve`: keys and roles, plugins, calls,
@@ -37,6 +38,7 @@ pub mod component;
 pub mod consent;
 pub mod examples;
 pub mod histogram;
+pub mod ids;
 pub mod manifest;
 pub mod protocol;
 pub mod retention;

@@ -55,6 +55,23 @@ pub struct CallStarted {
     pub locale: String,
 }
 
+impl CallStarted {
+    /// Checks the ids the platform (or a script) chose against the id
+    /// grammar ([`crate::ids`]): they reach log lines, exports and the plugin.
+    pub fn check_ids(&self) -> Result<(), crate::ids::InvalidId> {
+        check_call_ids(&self.call_id, self.campaign.as_deref())?;
+        crate::ids::check_id("locale", &self.locale)
+    }
+}
+
+/// Checks a call's id and its campaign (if any) against the id grammar.
+fn check_call_ids(call_id: &str, campaign: Option<&str>) -> Result<(), crate::ids::InvalidId> {
+    crate::ids::check_id("call_id", call_id)?;
+    campaign.map_or(Ok(()), |campaign| {
+        crate::ids::check_id("campaign", campaign)
+    })
+}
+
 /// Something that happened on a call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -107,12 +124,9 @@ impl CallEvent {
     /// input too, and a malformed one is refused before a plugin sees it.
     pub fn validate(&self) -> Result<(), InvalidEvent> {
         match self {
-            CallEvent::Started(started) => {
-                if started.call_id.is_empty() {
-                    return Err(InvalidEvent("started: call_id is empty".into()));
-                }
-                Ok(())
-            }
+            CallEvent::Started(started) => started
+                .check_ids()
+                .map_err(|e| InvalidEvent(format!("started: {e}"))),
             CallEvent::Speech { confidence, .. } if !(0.0..=1.0).contains(confidence) => {
                 Err(InvalidEvent(format!(
                     "speech: confidence is {confidence}, but it must be between 0.0 and 1.0"
@@ -204,7 +218,7 @@ pub enum Action {
     },
     /// Transfer to a tenant target alias.
     Transfer {
-        /// The target's alias, never a raw number.
+        /// The target's alias (starting with a letter), never a raw number.
         target: String,
     },
     /// End the call.
@@ -310,12 +324,26 @@ pub enum InvalidOutput {
         /// The platform's limit.
         limit: usize,
     },
-    /// Occurs when an identifier (target alias, asset, tag, template,
-    /// disposition) is empty or holds characters other than `a-z`, `0-9`, `-`, `_` and `.`.
+    /// Occurs when an identifier (asset, tag, template, disposition) is
+    /// empty or holds characters other than `a-z`, `0-9`, `-`, `_` and `.`.
+    /// (A transfer target is checked as an alias: [`InvalidOutput::BadAlias`].)
     #[error(
         "{action}.{field} is {value:?}, but it must be 1-64 characters of a-z, 0-9, '-', '_' or '.'"
     )]
     BadIdentifier {
+        /// The action's kind.
+        action: &'static str,
+        /// The field.
+        field: &'static str,
+        /// The value, cut to 64 characters.
+        value: String,
+    },
+    /// Occurs when a transfer target is not an alias: it must start with a
+    /// letter, so a transfer can never name a raw number (`15550100`).
+    #[error(
+        "{action}.{field} is {value:?}, but a transfer target must be an alias: 1-64 characters of a-z, 0-9, '-', '_' or '.', starting with a letter (a transfer never names a raw number)"
+    )]
+    BadAlias {
         /// The action's kind.
         action: &'static str,
         /// The field.
@@ -354,7 +382,7 @@ pub fn validate_actions(
             Action::Say { text: t } => text("text", t)?,
             Action::Play { asset } => id("asset", asset)?,
             Action::Gather { prompt, .. } => text("prompt", prompt.as_deref().unwrap_or(""))?,
-            Action::Transfer { target } => id("target", target)?,
+            Action::Transfer { target } => check_alias(kind, "target", target)?,
             Action::HangUp => {}
             Action::SendMessage {
                 template, params, ..
@@ -426,6 +454,30 @@ fn check_identifier(
     }
 }
 
+/// Checks a transfer target: an identifier that starts with a letter (the
+/// alias grammar), so no digit-only string (`15550100`, `0044207946000`) and no
+/// `+number` is ever handed to the platform as a target.
+fn check_alias(
+    action: &'static str,
+    field: &'static str,
+    value: &str,
+) -> Result<(), InvalidOutput> {
+    check_identifier(action, field, value).map_err(|_| InvalidOutput::BadAlias {
+        action,
+        field,
+        value: value.chars().take(MAX_IDENTIFIER).collect(),
+    })?;
+    if value.starts_with(|c: char| c.is_ascii_lowercase()) {
+        Ok(())
+    } else {
+        Err(InvalidOutput::BadAlias {
+            action,
+            field,
+            value: value.to_owned(),
+        })
+    }
+}
+
 /// What a lead tagger learns about a finished call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -450,6 +502,14 @@ pub struct CallSummary {
     /// How many events the flow handled.
     #[serde(default)]
     pub event_count: u32,
+}
+
+impl CallSummary {
+    /// Checks the summary's call id and campaign against the id grammar
+    /// ([`crate::ids`]), as a `started` event's are checked.
+    pub fn check_ids(&self) -> Result<(), crate::ids::InvalidId> {
+        check_call_ids(&self.call_id, self.campaign.as_deref())
+    }
 }
 
 impl From<&CallSummary> for wit::CallSummary {
@@ -584,6 +644,61 @@ mod tests {
                 .starts_with("transfer.target is \"+15551234567\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn transfer_to_a_digit_only_string_is_invalid() {
+        for raw in ["15550100", "0044207946000", "1-800-555", "_desk", ".x"] {
+            let actions = vec![Action::Transfer { target: raw.into() }];
+            let err = validate_actions(&actions, 4, 100).unwrap_err();
+            assert_eq!(
+                err,
+                InvalidOutput::BadAlias {
+                    action: "transfer",
+                    field: "target",
+                    value: raw.into()
+                }
+            );
+            assert!(err.to_string().contains("starting with a letter"), "{err}");
+        }
+        let ok = vec![Action::Transfer {
+            target: "desk-2".into(),
+        }];
+        validate_actions(&ok, 4, 100).unwrap();
+    }
+
+    #[test]
+    fn started_ids_are_checked_against_the_id_grammar() {
+        let started = |call_id: &str, campaign: Option<&str>| {
+            CallEvent::Started(CallStarted {
+                call_id: call_id.into(),
+                direction: Direction::Inbound,
+                campaign: campaign.map(str::to_owned),
+                started_at_ms: None,
+                locale: "en-US".into(),
+            })
+        };
+        started("call-1", Some("spring")).validate().unwrap();
+        for (call_id, campaign) in [
+            ("call-1\nERROR forged", None),
+            ("a\0b", None),
+            ("-", None),
+            ("--", None),
+            ("", None),
+            ("call-1", Some("=HYPERLINK(1)")),
+        ] {
+            let err = started(call_id, campaign).validate().unwrap_err();
+            let field = if campaign.is_some() {
+                "campaign"
+            } else {
+                "call_id"
+            };
+            assert!(
+                err.to_string()
+                    .starts_with(&format!("invalid call event: started: {field} ")),
+                "{err}"
+            );
+        }
     }
 
     #[test]

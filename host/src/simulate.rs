@@ -123,8 +123,11 @@ pub fn parse_summary(text: &str, source_name: &str) -> Result<SummaryInput, Simu
     let turns = value
         .as_object_mut()
         .and_then(|object| object.remove("transcript"));
-    let summary =
+    let summary: CallSummary =
         serde_json::from_value(value).map_err(|e| bad(format!("not a valid call summary: {e}")))?;
+    summary
+        .check_ids()
+        .map_err(|e| bad(format!("not a valid call summary: {e}")))?;
     let transcript = match turns {
         None => Vec::new(),
         Some(turns) => serde_json::from_value::<Vec<TurnInput>>(turns)
@@ -192,14 +195,16 @@ impl LeadFixture {
     }
 
     fn lead(&self, source_name: &str) -> Result<Lead, SimulateError> {
+        let bad = |message: String| SimulateError::BadInput {
+            source_name: source_name.to_owned(),
+            message: format!("lead: {message}"),
+        };
         let mut record = self.lead.clone();
         record.insert("tenant".into(), SIMULATION_TENANT.into());
-        serde_json::from_value(serde_json::Value::Object(record)).map_err(|e| {
-            SimulateError::BadInput {
-                source_name: source_name.to_owned(),
-                message: format!("lead: {e}"),
-            }
-        })
+        let lead: Lead = serde_json::from_value(serde_json::Value::Object(record))
+            .map_err(|e| bad(e.to_string()))?;
+        crate::ids::check_id("lead_id", &lead.lead_id).map_err(|e| bad(e.to_string()))?;
+        Ok(lead)
     }
 }
 
@@ -451,6 +456,38 @@ mod tests {
             err.to_string(),
             "s: event 2: `ended` must be the last event"
         );
+    }
+
+    #[test]
+    fn ids_outside_the_grammar_are_refused_by_name() {
+        for call_id in ["-", "--", "a\\u0000b", "a\\nb", "=HYPERLINK(1)"] {
+            let text = format!(
+                r#"{{"events": [{{"type": "started", "call_id": "{call_id}", "direction": "inbound", "locale": "en-US"}}]}}"#
+            );
+            let err = CallScript::parse(&text, "call.json")
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with("call.json: event 1: invalid call event: started: call_id "),
+                "{call_id}: {err}"
+            );
+        }
+        let summary = r#"{"call_id": "c\nERROR forged", "direction": "inbound",
+            "duration_ms": 1, "end_reason": "caller_hung_up"}"#;
+        let err = parse_summary(summary, "summary.json")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("summary.json: not a valid call summary: call_id \"c\\nERROR forged\""),
+            "{err}"
+        );
+        let fixture = LeadFixture::parse(
+            r#"{"lead": {"lead_id": "--", "age": "adult"}}"#,
+            "lead.json",
+        )
+        .unwrap();
+        let err = fixture.lead("lead.json").unwrap_err().to_string();
+        assert!(err.starts_with("lead.json: lead: lead_id \"--\""), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::extract::FromRequestParts;
@@ -78,6 +79,9 @@ pub const KEY_PREFIX: &str = "cally_";
 /// A key just issued: the only time the key itself is known to the host.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct IssuedKey {
+    /// The key's id: what `GET /v1/keys` lists and `DELETE /v1/keys/{id}`
+    /// revokes (the first 16 hex digits of its SHA-256; not a secret).
+    pub id: String,
     /// The key: `cally_` and 64 hex digits. Shown once; only its hash is stored.
     pub key: String,
     /// Its role.
@@ -93,6 +97,16 @@ pub struct IssuedKey {
 /// The SHA-256 of `key`, in lowercase hex: what the store keeps.
 pub fn key_hash(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+/// How many hex digits of a key's hash make its id.
+const KEY_ID_LEN: usize = 16;
+
+/// A key's id, from its stored hash: the hash's first 16 hex digits. It names
+/// the key in listings and revocations and reveals nothing of the key (the
+/// key has 256 random bits; its hash cannot be turned back into it).
+pub fn key_id(key_hash: &str) -> String {
+    key_hash.chars().take(KEY_ID_LEN).collect()
 }
 
 /// Occurs when a key cannot be issued.
@@ -137,6 +151,7 @@ pub async fn issue_key(
         })
         .await?;
     Ok(IssuedKey {
+        id: key_id(&key_hash(&key)),
         key,
         role,
         tenant: tenant.map(str::to_owned),
@@ -146,14 +161,32 @@ pub async fn issue_key(
 }
 
 /// Keys already looked up, by hash, so a busy runtime key does not cost a
-/// database read per event. Keys are never revoked in this version, so an
-/// entry never goes stale.
+/// database read per event. A revocation ([`KeyCache::revoke`]) deletes the
+/// key's row and drops its entry, so the very next request with it gets 401.
 #[derive(Default)]
 pub struct KeyCache {
     known: RwLock<HashMap<String, Arc<Caller>>>,
+    /// Counts revocations. A lookup that read the store before a revocation
+    /// finished must not put the revoked key (back) into `known`: it caches
+    /// only if no revocation happened since it began.
+    revocations: AtomicU64,
 }
 
 impl KeyCache {
+    /// Revokes the key whose hash is `key_hash`: deletes its row, then drops
+    /// it from the cache. Returns whether a key was deleted.
+    pub(super) async fn revoke(
+        &self,
+        store: &dyn Store,
+        key_hash: &str,
+    ) -> Result<bool, StoreError> {
+        let deleted = store.delete_api_key(key_hash).await?;
+        let mut known = self.known.write().unwrap_or_else(|e| e.into_inner());
+        known.remove(key_hash);
+        self.revocations.fetch_add(1, Ordering::SeqCst);
+        Ok(deleted)
+    }
+
     async fn caller(&self, store: &dyn Store, key: &str) -> Result<Arc<Caller>, ApiError> {
         let hash = key_hash(key);
         if let Some(caller) = self
@@ -164,6 +197,7 @@ impl KeyCache {
         {
             return Ok(caller.clone());
         }
+        let revocations = self.revocations.load(Ordering::SeqCst);
         let Some(record) = store.api_key(&hash).await? else {
             return Err(ApiError::unauthorized("unknown API key"));
         };
@@ -176,11 +210,18 @@ impl KeyCache {
             role,
             label: record.label,
         });
-        self.known
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(hash, caller.clone());
+        self.remember(hash, caller.clone(), revocations);
         Ok(caller)
+    }
+
+    /// Caches `caller` under `hash`, unless a revocation happened since the
+    /// lookup began (when the count of revocations was `seen`): the row the
+    /// lookup read may be the one just deleted.
+    fn remember(&self, hash: String, caller: Arc<Caller>, seen: u64) {
+        let mut known = self.known.write().unwrap_or_else(|e| e.into_inner());
+        if self.revocations.load(Ordering::SeqCst) == seen {
+            known.insert(hash, caller);
+        }
     }
 }
 
@@ -228,6 +269,8 @@ roles! {
     PluginReaders = [Developer, Reviewer];
     /// The runtime only.
     Runtimes = [Runtime];
+    /// Who manages keys: a tenant admin its tenant's, a platform admin any.
+    KeyManagers = [PlatformAdmin, TenantAdmin];
 }
 
 /// An authenticated request by a key whose role is one of `R`'s. Extracted
@@ -310,6 +353,37 @@ mod tests {
             key_hash(""),
             "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
         );
+    }
+
+    #[tokio::test]
+    async fn a_revoked_key_is_refused_at_once_even_if_a_lookup_raced_it() {
+        let store = crate::store::SqliteStore::open_in_memory().await.unwrap();
+        store.create_tenant("acme", 1).await.unwrap();
+        let cache = KeyCache::default();
+        let issued = issue_key(&store, Some("acme"), Role::Runtime, "rt")
+            .await
+            .unwrap();
+        let hash = key_hash(&issued.key);
+        assert_eq!(issued.id, key_id(&hash));
+
+        // Cached by a first use, then revoked: the next lookup is refused.
+        let caller = cache.caller(&store, &issued.key).await.unwrap();
+        assert!(cache.revoke(&store, &hash).await.unwrap());
+        let refused = cache.caller(&store, &issued.key).await.unwrap_err();
+        assert_eq!(refused.status, axum::http::StatusCode::UNAUTHORIZED);
+        assert!(!cache.revoke(&store, &hash).await.unwrap(), "revoked once");
+
+        // A lookup that read the row before a revocation finished must not
+        // cache the key afterwards.
+        let other = issue_key(&store, Some("acme"), Role::Runtime, "rt2")
+            .await
+            .unwrap();
+        let other_hash = key_hash(&other.key);
+        let seen = cache.revocations.load(Ordering::SeqCst);
+        assert!(cache.revoke(&store, &other_hash).await.unwrap());
+        cache.remember(other_hash, caller, seen);
+        let refused = cache.caller(&store, &other.key).await.unwrap_err();
+        assert_eq!(refused.status, axum::http::StatusCode::UNAUTHORIZED);
     }
 
     #[tokio::test]

@@ -21,7 +21,8 @@ use crate::store::CallStart;
 pub struct StartCall {
     /// The plugin whose active version runs the call.
     pub plugin: String,
-    /// The platform's id for the call; unique within the tenant.
+    /// The platform's id for the call; unique within the tenant: 1 to 128 of
+    /// `A-Z`, `a-z`, `0-9`, `-`, `_`, `.` and `:`, starting with a letter or digit.
     pub call_id: String,
     /// The lead on the call, if known; its data is reached only through the
     /// plugin's manifest and the lead's consents.
@@ -37,6 +38,29 @@ pub struct StartCall {
     /// The platform's reference to the call's recording, if it is recorded.
     #[serde(default)]
     pub recording: Option<String>,
+}
+
+impl StartCall {
+    /// Checks every id of the request against the id grammar ([`crate::ids`])
+    /// before anything is looked up or logged: the new call's id, campaign and
+    /// locale must fit it; the plugin and lead it names are looked up, so they
+    /// only must hold no control characters.
+    fn check_ids(&self) -> Result<(), crate::ids::InvalidId> {
+        use crate::ids::{check_id, check_lookup};
+        check_id("call_id", &self.call_id)?;
+        check_lookup("plugin", &self.plugin)?;
+        if let Some(lead) = &self.lead_id {
+            check_lookup("lead_id", lead)?;
+        }
+        if let Some(campaign) = &self.campaign {
+            check_id("campaign", campaign)?;
+        }
+        check_id("locale", &self.locale)?;
+        if let Some(recording) = &self.recording {
+            crate::ids::check_text("recording", recording, 1024)?;
+        }
+        Ok(())
+    }
 }
 
 /// The answer to `POST /v1/calls`: which version runs it, and the actions for `started`.
@@ -125,11 +149,7 @@ pub async fn start(
     tenant: &str,
     request: StartCall,
 ) -> Result<CallStartedView, ApiError> {
-    if request.call_id.trim().is_empty() || request.call_id.len() > 128 {
-        return Err(ApiError::unprocessable(
-            "call_id must be 1 to 128 characters",
-        ));
-    }
+    request.check_ids()?;
     let store = host.store();
     if let Some(lead) = &request.lead_id
         && store.lead(tenant, lead).await?.is_none()
@@ -391,7 +411,7 @@ pub mod handlers {
             (status = 201, description = "The call is live; the plugin's outcome for `started`", body = CallStartedView),
             (status = 404, description = "No such plugin or lead"),
             (status = 409, description = "The call id was used before, or the plugin has no active version or is not a call-flow plugin"),
-            (status = 422, description = "`call_id` is not 1 to 128 characters, or the body does not fit the schema"),
+            (status = 422, description = "`call_id`, `campaign` or `locale` does not fit the id grammar (1 to 128 of A-Z, a-z, 0-9, '-', '_', '.', ':', starting with a letter or digit), or the body does not fit the schema"),
         ),
         security(("api_key" = ["runtime"])),
     )]

@@ -26,8 +26,12 @@ pub struct ApiError {
     pub kind: &'static str,
     /// What exactly was wrong, for the client.
     pub detail: String,
-    /// Every problem found in an uploaded manifest or component, when there are several.
+    /// Every problem found in an uploaded manifest or component, when there
+    /// are several; the answer lists the first 20 and counts the rest.
     pub problems: Vec<Problem>,
+    /// Problems found but not listed in `detail` or `problems` (a refused
+    /// import lists its first 20 rows and counts the rest).
+    pub more_problems: usize,
 }
 
 /// The body of every error response (RFC 9457 `application/problem+json`).
@@ -46,10 +50,48 @@ pub(super) struct ProblemDocument<'a> {
     /// What exactly was wrong, for the client.
     #[schema(example = "no lead 'lead-42'")]
     detail: &'a str,
-    /// For a refused manifest or component: every problem found, each with
-    /// where, what was found, what is allowed and how to fix it.
+    /// For a refused manifest or component: the problems found (the first
+    /// [`MAX_LISTED`]), each with where, what was found, what is allowed and
+    /// how to fix it.
     #[serde(skip_serializing_if = "<[Problem]>::is_empty")]
     problems: &'a [Problem],
+    /// How many more problems were found than `problems` (or, for a refused
+    /// import, `detail`) lists; absent when every one is listed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    more_problems: Option<usize>,
+}
+
+/// The most problems (refused rows, manifest problems) one refusal lists; the
+/// rest are counted. A million bad rows answer in a few kilobytes.
+pub const MAX_LISTED: usize = 20;
+
+/// The longest line a refusal quotes per problem, in characters: a row's
+/// error can quote its own (megabyte-long) value.
+pub const MAX_LINE: usize = 300;
+
+/// `lines` as a refusal lists them: the first [`MAX_LISTED`], each cut to
+/// [`MAX_LINE`] characters, then one line counting the rest. Returns the text
+/// and how many were left out.
+pub fn bounded_list(lines: impl ExactSizeIterator<Item = String>) -> (String, usize) {
+    let total = lines.len();
+    let mut listed: Vec<String> = lines.take(MAX_LISTED).map(cut_line).collect();
+    let more = total.saturating_sub(MAX_LISTED);
+    if more > 0 {
+        listed.push(format!(
+            "… and {more} more not listed (a refusal lists the first {MAX_LISTED})"
+        ));
+    }
+    (listed.join("\n"), more)
+}
+
+/// `line`, cut to [`MAX_LINE`] characters.
+fn cut_line(line: String) -> String {
+    let len = line.chars().count();
+    if len <= MAX_LINE {
+        return line;
+    }
+    let head: String = line.chars().take(MAX_LINE).collect();
+    format!("{head}… ({len} characters)")
 }
 
 impl ApiError {
@@ -60,6 +102,7 @@ impl ApiError {
             kind,
             detail: detail.into(),
             problems: Vec::new(),
+            more_problems: 0,
         }
     }
 
@@ -129,12 +172,15 @@ impl std::error::Error for ApiError {}
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        let listed = self.problems.len().min(MAX_LISTED);
+        let more = self.more_problems + (self.problems.len() - listed);
         let document = ProblemDocument {
             r#type: format!("urn:cally:problem:{}", self.kind),
             title: self.title(),
             status: self.status.as_u16(),
             detail: &self.detail,
-            problems: &self.problems,
+            problems: &self.problems[..listed],
+            more_problems: (more > 0).then_some(more),
         };
         let mut response = (self.status, Json(&document)).into_response();
         let headers = response.headers_mut();
@@ -202,10 +248,20 @@ impl From<StoreError> for ApiError {
 
 impl From<ManifestErrors> for ApiError {
     fn from(errors: ManifestErrors) -> Self {
-        let mut error = Self::unprocessable(format!("the manifest was refused:\n{errors}"));
+        let source = &errors.manifest;
+        let (lines, _) = bounded_list(errors.problems.iter().map(|p| format!("{source}: {p}")));
+        let mut error = Self::unprocessable(format!("the manifest was refused:\n{lines}"));
         error.kind = "invalid-manifest";
         error.problems = errors.problems;
         error
+    }
+}
+
+impl From<crate::ids::InvalidId> for ApiError {
+    fn from(error: crate::ids::InvalidId) -> Self {
+        let mut api = Self::unprocessable(error.to_string());
+        api.kind = "invalid-id";
+        api
     }
 }
 
@@ -251,10 +307,9 @@ impl From<RegistryError> for ApiError {
             RegistryError::Manifest(errors) => errors.into(),
             RegistryError::Component(error) => error.into(),
             RegistryError::Rejected { problems } => {
-                let lines: Vec<String> = problems.iter().map(|p| p.to_string()).collect();
+                let (lines, _) = bounded_list(problems.iter().map(|p| p.to_string()));
                 let mut api = Self::unprocessable(format!(
-                    "the component does not match its manifest:\n{}",
-                    lines.join("\n")
+                    "the component does not match its manifest:\n{lines}"
                 ));
                 api.kind = "invalid-component";
                 api.problems = problems;

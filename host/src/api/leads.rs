@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::auth::TenantAdmins;
+use super::error::bounded_list;
 use super::{ApiError, ApiHost, ApiJson, ApiPath, Auth};
 use crate::consent::{AgeStatus, Channel, ConsentRecord, Purpose};
 use crate::store::{Lead, LeadUpdate, NewConsent};
@@ -20,7 +21,8 @@ use crate::store::{Lead, LeadUpdate, NewConsent};
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewLead {
-    /// The tenant's id for the lead: 1 to 128 characters.
+    /// The tenant's id for the lead: 1 to 128 of `A-Z`, `a-z`, `0-9`, `-`,
+    /// `_`, `.` and `:`, starting with a letter or digit.
     #[schema(example = "lead-ada")]
     lead_id: String,
     /// Full name.
@@ -87,7 +89,7 @@ impl NewLead {
     responses(
         (status = 201, description = "The lead as stored", body = Lead),
         (status = 409, description = "The tenant has a lead with that id"),
-        (status = 422, description = "`lead_id` is not 1 to 128 characters, or the body does not fit the schema"),
+        (status = 422, description = "`lead_id` does not fit the id grammar (1 to 128 of A-Z, a-z, 0-9, '-', '_', '.', ':', starting with a letter or digit), or the body does not fit the schema"),
     ),
     security(("api_key" = ["tenant-admin"])),
 )]
@@ -97,6 +99,7 @@ pub async fn create(
     ApiJson(body): ApiJson<NewLead>,
 ) -> Result<(StatusCode, Json<Lead>), ApiError> {
     let tenant = auth.tenant();
+    crate::ids::check_id("lead_id", &body.lead_id)?;
     let lead = body.into_lead(tenant).map_err(ApiError::unprocessable)?;
     // One transaction, refused whole if the id is taken (never an overwrite).
     host.store()
@@ -162,19 +165,64 @@ pub struct NewConsentBody {
     /// The channel it covers, for messages.
     #[serde(default)]
     channel: Option<Channel>,
-    /// When it was given; now if absent.
+    /// When it was given, in ms since the Unix epoch, between 2000-01-01 and
+    /// 2100-01-01; now if absent.
     #[serde(default)]
     granted_at_ms: Option<i64>,
-    /// When it lapses, if it does.
+    /// When it lapses, if it does: after `granted_at_ms`, before 2100-01-01.
     #[serde(default)]
     expires_at_ms: Option<i64>,
-    /// Where it was collected (`web-form`, `call`, ...).
+    /// Where it was collected (`web-form`, `call`, ...): 1 to 128 characters.
     source: String,
-    /// What proves it (a form id, a recording reference, ...).
+    /// What proves it (a form id, a recording reference, ...): 1 to 1024
+    /// characters, not blank.
     evidence: String,
     /// A verifiable parental consent.
     #[serde(default)]
     parental: bool,
+}
+
+/// The earliest time a consent may name: 2000-01-01T00:00:00Z, in ms.
+pub const EARLIEST_CONSENT_MS: i64 = 946_684_800_000;
+/// The first time a consent may not name: 2100-01-01T00:00:00Z, in ms.
+pub const LATEST_CONSENT_MS: i64 = 4_102_444_800_000;
+/// The longest consent evidence, in characters.
+pub const MAX_EVIDENCE: usize = 1024;
+/// The longest consent source, in characters.
+pub const MAX_SOURCE: usize = 128;
+
+impl NewConsentBody {
+    /// Checks what the schema cannot: times within 2000-01-01 ..
+    /// 2100-01-01 (so `-1` and `i64::MAX` are refused, not stored as a
+    /// consent that never lapses or began before the epoch), an expiry after
+    /// the grant, and a source and evidence that are present, bounded and
+    /// printable. The error names the field.
+    fn check(&self) -> Result<(), ApiError> {
+        let in_range = |field: &str, at: Option<i64>| match at {
+            Some(at) if !(EARLIEST_CONSENT_MS..LATEST_CONSENT_MS).contains(&at) => {
+                Err(ApiError::unprocessable(format!(
+                    "{field} is {at}, but it must be between {EARLIEST_CONSENT_MS} (2000-01-01) \
+                     and {LATEST_CONSENT_MS} (2100-01-01), in milliseconds since the Unix epoch"
+                )))
+            }
+            _ => Ok(()),
+        };
+        in_range("granted_at_ms", self.granted_at_ms)?;
+        in_range("expires_at_ms", self.expires_at_ms)?;
+        if let (Some(granted), Some(expires)) = (self.granted_at_ms, self.expires_at_ms)
+            && expires <= granted
+        {
+            return Err(ApiError::unprocessable(format!(
+                "expires_at_ms is {expires}, but it must be after granted_at_ms ({granted})"
+            )));
+        }
+        let text = |field: &str, value: &str, max: usize| {
+            crate::ids::check_text(field, value, max)
+                .map_err(|e| ApiError::unprocessable(e.to_string()))
+        };
+        text("source", &self.source, MAX_SOURCE)?;
+        text("evidence", &self.evidence, MAX_EVIDENCE)
+    }
 }
 
 /// `POST /v1/leads/{id}/consents`: records a consent.
@@ -189,6 +237,7 @@ pub struct NewConsentBody {
         (status = 201, description = "The consent as recorded; its `id` is what a withdrawal names", body = ConsentRecord),
         (status = 404, description = "The tenant has no lead with that id"),
         (status = 409, description = "The lead was erased; it cannot be given consent"),
+        (status = 422, description = "A time outside 2000-01-01 .. 2100-01-01, an expiry not after the grant, a blank or over-long `source` or `evidence` (or one with a control character), or a body that does not fit the schema; `detail` names the field"),
     ),
     security(("api_key" = ["tenant-admin"])),
 )]
@@ -198,6 +247,7 @@ pub async fn grant(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<NewConsentBody>,
 ) -> Result<(StatusCode, Json<ConsentRecord>), ApiError> {
+    body.check()?;
     let consent = host
         .store()
         .grant_consent(&NewConsent {
@@ -326,7 +376,7 @@ pub async fn correct(
 }
 
 /// The answer to an import: how many leads were imported. (A refused import
-/// answers 422 naming every refused row, and imports nothing.)
+/// answers 422 naming the first refused rows and counting the rest, and imports nothing.)
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ImportReport {
     /// Leads imported: all of them, or none.
@@ -360,7 +410,7 @@ pub const IMPORT_BODY_LIMIT: usize = 8 << 20;
 /// `lead_id`, `name`, `phone`, `email`, `location`, `language`, `age`,
 /// `restricted`, `preferences` (a JSON object), any subset but `lead_id`).
 /// Every row is checked; if any is refused (malformed, duplicated in the
-/// list, or an id the tenant has already), the answer lists every refused row
+/// list, or an id the tenant has already), the answer lists the first 20 refused rows, counts the rest,
 /// and nothing is imported.
 #[utoipa::path(
     post,
@@ -380,7 +430,7 @@ pub const IMPORT_BODY_LIMIT: usize = 8 << 20;
         (status = 409, description = "A lead of the list was created meanwhile; nothing was imported"),
         (status = 413, description = "The list is larger than 8 MiB; split it"),
         (status = 415, description = "The body is neither `application/json` nor `text/csv`"),
-        (status = 422, description = "Rows were refused (malformed, twice in the list, an existing lead): `detail` names every one, and nothing was imported"),
+        (status = 422, description = "Rows were refused (malformed, an id outside the id grammar, twice in the list, an existing lead): `detail` names the first 20 and `more_problems` counts the rest; nothing was imported"),
     ),
     security(("api_key" = ["tenant-admin"])),
 )]
@@ -433,6 +483,7 @@ pub async fn import(
         let number = index + 1;
         let checked = row.and_then(|body| {
             let id = body.lead_id.clone();
+            crate::ids::check_id("lead_id", &id).map_err(|e| (Some(id.clone()), e.to_string()))?;
             body.into_lead(tenant).map_err(|e| (Some(id), e))
         });
         match checked {
@@ -460,16 +511,19 @@ pub async fn import(
     }
     if !rejected.is_empty() {
         rejected.sort_by_key(|r| r.row);
-        let lines: Vec<String> = rejected
-            .iter()
-            .map(|r| format!("row {}: {}", r.row, r.error))
-            .collect();
+        // The first rows only, each line cut: a million refused rows (each
+        // quoting its value) would otherwise answer with tens of megabytes.
+        let (lines, more) = bounded_list(
+            rejected
+                .iter()
+                .map(|r| format!("row {}: {}", r.row, r.error)),
+        );
         let mut error = ApiError::unprocessable(format!(
-            "{} of {total} rows refused; nothing was imported:\n{}",
+            "{} of {total} rows refused; nothing was imported:\n{lines}",
             rejected.len(),
-            lines.join("\n")
         ));
         error.kind = "import-refused";
+        error.more_problems = more;
         return Err(error);
     }
     let leads: Vec<Lead> = leads.into_iter().map(|(_, lead)| lead).collect();

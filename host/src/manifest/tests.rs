@@ -288,11 +288,26 @@ fn a_fallback_has_1_to_8_actions_that_speak_play_transfer_or_hang_up() {
         [
             format!("fallback[0].type: found \"gather\", {types}"),
             "fallback[1].text: found nothing, expected the words to speak, 1 to 1000 characters; set text = \"<what to say>\"".into(),
-            "fallback[2].target: found \"+15551234567\", expected 1 to 64 characters of a-z, 0-9, '-', '_' or '.', such as \"hot-lead\"; set target = \"<target alias>\", never a raw number".into(),
+            "fallback[2].target: found \"+15551234567\", expected an alias of 1 to 64 characters of a-z, 0-9, '-', '_' or '.', starting with a letter, such as \"front-desk\"; set target = \"<target alias>\", never a raw number".into(),
             format!("fallback[3].type: found nothing, {types}"),
             "fallback[4].target: found an unknown key, expected only the keys type; remove it: nothing is granted by a key Cally does not know".into(),
         ]
     );
+}
+
+#[test]
+fn a_fallback_transfer_to_a_digit_only_target_is_refused() {
+    for raw in ["15550100", "0044207946000"] {
+        let text = with(&format!(
+            "[[fallback]]\ntype = \"transfer\"\ntarget = \"{raw}\""
+        ));
+        assert_eq!(
+            problems(&text),
+            [format!(
+                "fallback[0].target: found \"{raw}\", expected an alias of 1 to 64 characters of a-z, 0-9, '-', '_' or '.', starting with a letter, such as \"front-desk\"; set target = \"<target alias>\", never a raw number"
+            )]
+        );
+    }
 }
 
 #[test]

@@ -804,6 +804,14 @@ pub trait Store: Send + Sync + 'static {
     /// Whether any platform admin key was issued.
     async fn has_platform_admin_key(&self) -> Result<bool, StoreError>;
 
+    /// The keys of `tenant`, or every key (platform admins' too) for `None`,
+    /// oldest first. Records hold hashes only, never a key.
+    async fn api_keys(&self, tenant: Option<&str>) -> Result<Vec<ApiKeyRecord>, StoreError>;
+
+    /// Deletes the key whose SHA-256 is `key_hash` (a revocation); `Ok(false)`
+    /// if there was none.
+    async fn delete_api_key(&self, key_hash: &str) -> Result<bool, StoreError>;
+
     /// Every lead of the tenant, by lead id.
     async fn leads(&self, tenant: &str) -> Result<Vec<Lead>, StoreError>;
 

@@ -996,6 +996,39 @@ impl Store for SqliteStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn api_keys(&self, tenant: Option<&str>) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT key_hash, tenant, role, label, created_at_ms FROM api_keys \
+             WHERE ?1 IS NULL OR tenant = ?1 ORDER BY created_at_ms, key_hash",
+        )
+        .bind(tenant)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(|e| database("listing API keys", e))?;
+        rows.iter()
+            .map(|row| {
+                Ok(ApiKeyRecord {
+                    key_hash: get(row, "api_keys", "key_hash")?,
+                    tenant: get(row, "api_keys", "tenant")?,
+                    role: get(row, "api_keys", "role")?,
+                    label: get(row, "api_keys", "label")?,
+                    created_at_ms: get(row, "api_keys", "created_at_ms")?,
+                })
+            })
+            .collect()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn delete_api_key(&self, key_hash: &str) -> Result<bool, StoreError> {
+        let done = sqlx::query("DELETE FROM api_keys WHERE key_hash = ?1")
+            .bind(key_hash)
+            .execute(&self.writer)
+            .await
+            .map_err(|e| database("revoking an API key", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
     async fn has_platform_admin_key(&self) -> Result<bool, StoreError> {
         sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api_keys WHERE role = 'platform-admin')")
             .fetch_one(&self.reader)

@@ -22,6 +22,9 @@
 //! - `api`: the HTTP API over a real socket: the walkthrough, 401/403/404 for every
 //!   endpoint, bad input, consent withdrawn mid-call, release state across a restart,
 //!   access report, restriction and erasure, contact-list import and correction.
+//! - `api_inputs`: hostile input: transfers to raw numbers, ids with control
+//!   characters or shaped as options, formula cells in the CSV export, key
+//!   revocation and listing, consent limits, bounded refusals, forged log lines.
 //! - `api_retention`: retention policy, purge on demand and on schedule (exactly the
 //!   old removed, audited, other tenants untouched); the lead's portability export.
 //! - `erasure`: after an erasure or a purge over HTTP, no file under a `cally serve`
@@ -36,6 +39,7 @@ mod common;
 mod data;
 
 mod api;
+mod api_inputs;
 mod api_retention;
 mod api_script;
 mod api_tagging;

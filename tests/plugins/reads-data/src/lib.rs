@@ -25,6 +25,7 @@
 //! | `reuse <field>`         | `lead.get` through the kept handle       | `<field>`         |
 //! | `forge <n>`             | `lead.get(name)` on a handle made from the raw number `n` | `name` |
 //! | `tag <name>`            | nothing: returns `tag-lead(<name>)`      |                   |
+//! | `transfer <target>`     | nothing: returns `transfer(<target>)`    |                   |
 //! | `message <channel>`     | nothing: returns `send-message(<channel>, "follow-up", [])` | |
 //!
 //! Field names are the WIT's (`name`, `phone`, `email`, `location`,
@@ -130,6 +131,7 @@ fn run(command: &str) -> Vec<Action> {
             Err(_) => bad(),
         },
         ["tag", name] => vec![Action::tag(*name)],
+        ["transfer", target] => vec![Action::transfer(*target)],
         ["message", channel] => match *channel {
             "sms" => vec![message(Channel::Sms)],
             "whatsapp" => vec![message(Channel::Whatsapp)],
