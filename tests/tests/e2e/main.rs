@@ -9,6 +9,9 @@
 //! - `isolation`: calls never share memory.
 //! - `personal_data`: every denial, complete mediation, fail closed, withdrawal mid-call, handles, messages and tags.
 //! - `artifacts`: precompiled artifacts are reused, and corrupt or incompatible ones replaced.
+//! - `approvals`: approvals bind bytes: a manifest edited in the database, an artifact
+//!   copied over another, a `--demo` restart after a developer's upload; refused
+//!   uploads compile nothing; a 9 MB manifest is refused.
 //! - `sessions`: one task per call, events in order, idle timeout.
 //! - `cli`: `cally simulate` as a developer runs it.
 //! - `manifest`: capability manifests against the real components; `cally
@@ -32,6 +35,7 @@ mod api;
 mod api_retention;
 mod api_script;
 mod api_tagging;
+mod approvals;
 mod artifacts;
 mod audit_cli;
 mod cli;
