@@ -385,8 +385,11 @@ impl DemoRun {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    /// SIGTERM, and the clean exit it must lead to.
-    fn stop(mut self) {
+    /// SIGTERM, and the clean exit it must lead to. The server answers a
+    /// request first: its SIGTERM handler is installed only once it serves.
+    async fn stop(mut self) {
+        let health = reqwest::get(format!("{}/healthz", self.url)).await.unwrap();
+        assert!(health.status().is_success());
         let pid = self.child.id().to_string();
         let killed = std::process::Command::new("kill")
             .args(["-TERM", &pid])
@@ -419,14 +422,12 @@ async fn api_key_count(dir: &Path) -> i64 {
 }
 
 /// A developer uploads an escalated version of a bundled example to the demo
-/// tenant; `--demo` restarts twice. The upload stays waiting for a reviewer
-/// (the demo approves only the bundled bytes), the restarts print the same
-/// keys, the number of keys does not grow, and the printed keys still work.
+/// tenant, and `cally serve --demo` restarts: the upload stays waiting for a
+/// reviewer, since the demo approves only the bundled examples' own bytes.
 #[tokio::test]
-async fn demo_restarts_approve_nothing_new_and_reuse_their_keys() {
+async fn a_demo_restart_leaves_a_developers_escalated_upload_unapproved() {
     let dir = tempfile::tempdir().unwrap();
     let first = DemoRun::start(dir.path());
-    assert_eq!(first.keys.len(), 4);
     let (component, manifest) = appointment_reminder();
     let escalated = format!(
         "{}\n[[reads]]\nfield = \"phone\"\nreason = \"Reads the number back to confirm it.\"\n",
@@ -445,31 +446,49 @@ async fn demo_restarts_approve_nothing_new_and_reuse_their_keys() {
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{uploaded:#}");
+    first.stop().await;
+
+    let again = DemoRun::start(dir.path());
+    let (status, plugin) = again
+        .send(
+            again.key("reviewer"),
+            Method::GET,
+            "/v1/plugins/appointment-reminder",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(plugin["active_version"], "0.1.0", "{plugin:#}");
+    let escalated = plugin["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["version"] == "0.2.0")
+        .unwrap();
+    assert_eq!(escalated["state"], "uploaded", "{plugin:#}");
+    assert!(escalated.get("approved_by").is_none(), "{plugin:#}");
+    again.stop().await;
+}
+
+/// `cally serve --demo` restarted twice: each start prints the same four keys,
+/// they still work, the number of keys in the database does not grow, and
+/// their secrets are kept in a file only the host's user can read.
+#[tokio::test]
+async fn demo_restarts_print_the_same_working_keys_and_mint_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = DemoRun::start(dir.path());
+    assert_eq!(first.keys.len(), 4);
     let keys = first.keys.clone();
-    first.stop();
+    first.stop().await;
     let count = api_key_count(dir.path()).await;
 
     for _ in 0..2 {
         let again = DemoRun::start(dir.path());
         assert_eq!(again.keys, keys, "the same keys are printed");
-        let (status, plugin) = again
-            .send(
-                again.key("reviewer"),
-                Method::GET,
-                "/v1/plugins/appointment-reminder",
-                None,
-            )
+        let (status, _) = again
+            .send(again.key("reviewer"), Method::GET, "/v1/plugins", None)
             .await;
         assert_eq!(status, StatusCode::OK, "the printed reviewer key works");
-        assert_eq!(plugin["active_version"], "0.1.0", "{plugin:#}");
-        let escalated = plugin["versions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|v| v["version"] == "0.2.0")
-            .unwrap();
-        assert_eq!(escalated["state"], "uploaded", "{plugin:#}");
-        assert!(escalated.get("approved_by").is_none(), "{plugin:#}");
         let (status, _) = again
             .send(again.key("runtime"), Method::GET, "/v1/calls/none", None)
             .await;
@@ -478,7 +497,7 @@ async fn demo_restarts_approve_nothing_new_and_reuse_their_keys() {
             StatusCode::NOT_FOUND,
             "the printed runtime key works"
         );
-        again.stop();
+        again.stop().await;
         assert_eq!(
             api_key_count(dir.path()).await,
             count,
