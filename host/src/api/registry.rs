@@ -632,8 +632,15 @@ impl PluginRegistry {
         let mut bound: HashMap<semver::Version, Vec<BoundDigests>> = HashMap::new();
         for row in stored {
             let source = format!("{plugin} {} (stored)", row.version);
-            let manifest =
+            let mut manifest =
                 Manifest::parse(&row.manifest, &source).map_err(|e| replay(e.to_string()))?;
+            // The row's version number is the one the reviewers' decisions
+            // name. A manifest whose own number differs was edited after upload
+            // (its digest no longer matches, so the version is refused below);
+            // keeping the row's number keeps the history replayable.
+            let number = semver::Version::parse(&row.version)
+                .map_err(|e| replay(format!("version '{}': {e}", row.version)))?;
+            manifest.version = number;
             let interface =
                 ComponentInterface::read(&row.component).map_err(|e| replay(e.to_string()))?;
             uploaded.insert(
