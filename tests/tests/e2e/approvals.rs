@@ -201,6 +201,68 @@ async fn an_approved_manifest_edited_in_the_database_is_refused_after_a_restart(
     server.stop().await;
 }
 
+/// An insider replaces an approved, active version's component in the
+/// database with another plugin's bytes (and its recorded upload digest with
+/// theirs), then restarts: the other code never runs; the call gets the
+/// fallback and the reason names the component digest approved and the one found.
+#[tokio::test]
+async fn an_approved_component_replaced_in_the_database_is_refused_after_a_restart() {
+    let server = Server::start().await;
+    let keys = server.tenant("acme").await;
+    let (probe, other) = (probe(), well_behaved());
+    server
+        .release(&keys, READS_PHONE, &probe, "reads-data", "1.0.0")
+        .await;
+    ada_with_consent(&server, &keys).await;
+    let dir = server.stop().await;
+
+    let approved = ComponentDigest::of(&probe).to_string();
+    let found = ComponentDigest::of(&other).to_string();
+    let url = format!("sqlite://{}", dir.path().join("cally.db").display());
+    let mut connection = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let done = sqlx::query(
+        "UPDATE plugin_versions SET component = ?1, component_digest = ?2 \
+         WHERE tenant = 'acme' AND plugin = 'reads-data'",
+    )
+    .bind(&other)
+    .bind(&found)
+    .execute(&mut connection)
+    .await
+    .unwrap();
+    assert_eq!(done.rows_affected(), 1);
+    connection.close().await.unwrap();
+
+    let server = Server::start_in(dir).await;
+    let started = server
+        .ok(
+            &keys.runtime,
+            Method::POST,
+            "/v1/calls",
+            Some(start_call("reads-data", "call-1")),
+        )
+        .await;
+    assert_ne!(said(&started), ["started"], "the other plugin's code ran");
+    let message = started["failure"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!(
+            "its component digest was {approved} when it was approved by reviewer@acme, but the stored component now has digest {found}"
+        )),
+        "{started:#}"
+    );
+    let call = server
+        .ok(&keys.runtime, Method::GET, "/v1/calls/call-1", None)
+        .await;
+    assert_eq!(call["live"], false);
+    assert!(
+        call["result"]["failure"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&approved),
+        "{call:#}"
+    );
+    server.stop().await;
+}
+
 /// An insider copies another plugin's precompiled artifact over an approved
 /// plugin's and restarts: the copied machine code is not run (its MAC names
 /// another component); the approved plugin is compiled again from its own

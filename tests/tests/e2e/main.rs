@@ -9,8 +9,8 @@
 //! - `isolation`: calls never share memory.
 //! - `personal_data`: every denial, complete mediation, fail closed, withdrawal mid-call, handles, messages and tags.
 //! - `artifacts`: precompiled artifacts are reused, and corrupt or incompatible ones replaced.
-//! - `approvals`: approvals bind bytes: a manifest edited in the database, an artifact
-//!   copied over another, a `--demo` restart after a developer's upload; refused
+//! - `approvals`: approvals bind bytes: a manifest or component edited in the database,
+//!   an artifact copied over another, a `--demo` restart after a developer's upload; refused
 //!   uploads compile nothing; a 9 MB manifest is refused.
 //! - `sessions`: one task per call, events in order, idle timeout.
 //! - `cli`: `cally simulate` as a developer runs it.
