@@ -91,10 +91,13 @@ pub async fn seed(host: &ApiHost, data_dir: &Path) -> Result<Vec<IssuedKey>, Api
         let manifest_digest = ManifestDigest::of(example.manifest.as_bytes()).to_string();
         let plugin = host.registry.get(DEMO_TENANT, example.name).await?;
         let Some(bundled) = plugin.versions.iter().find(|v| {
-            v.component_digest == component_digest && v.manifest_digest == manifest_digest
+            v.component_digest == component_digest
+                && v.manifest_digest == manifest_digest
+                && v.refused.is_none()
         }) else {
             // The bundled version number holds other bytes (uploaded before
-            // this binary's example): nothing is approved on its behalf.
+            // this binary's example, or edited in the database since): nothing
+            // is approved on its behalf.
             tracing::warn!(
                 plugin = example.name,
                 "the demo tenant's version of a bundled example is not the bundled bytes; leaving it for a reviewer"
