@@ -269,7 +269,7 @@ async fn refused(
     };
     let fallback = crate::session::default_fallback();
     let store = host.store();
-    store
+    let recorded = store
         .record_call_start(&CallStart {
             tenant: tenant.to_owned(),
             call_id: request.call_id.clone(),
@@ -279,13 +279,17 @@ async fn refused(
             lead_id: request.lead_id.clone(),
             started_at_ms: now_ms() as i64,
         })
-        .await
-        .map_err(|_| {
-            ApiError::conflict(format!(
+        .await;
+    if let Err(error) = recorded {
+        // Two starts of one call id racing: the second finds the first's row.
+        return Err(match store.call(tenant, &request.call_id).await {
+            Ok(Some(_)) => ApiError::conflict(format!(
                 "call '{}' was already started; call ids are used once",
                 request.call_id
-            ))
-        })?;
+            )),
+            _ => error.into(),
+        });
+    }
     let record = CallRecord {
         events: 1,
         actions: fallback.clone(),
@@ -300,19 +304,23 @@ async fn refused(
         &record,
     )
     .await?;
+    let outcome = EventOutcome {
+        actions: fallback,
+        log: Vec::new(),
+        plugin_time: std::time::Duration::ZERO,
+        host_time: std::time::Duration::ZERO,
+        data: Vec::new(),
+        failure: Some(failure),
+    };
+    host.metrics.call_started();
+    host.metrics.event(&outcome);
+    host.metrics.call_ended();
     Ok(CallStartedView {
         call_id: request.call_id,
         plugin: request.plugin,
         plugin_version: refusal.version.to_string(),
         component_digest: stored_digest,
-        outcome: EventOutcome {
-            actions: fallback,
-            log: Vec::new(),
-            plugin_time: std::time::Duration::ZERO,
-            host_time: std::time::Duration::ZERO,
-            data: Vec::new(),
-            failure: Some(failure),
-        },
+        outcome,
     })
 }
 
