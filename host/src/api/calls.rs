@@ -7,12 +7,16 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use super::registry::RegistryError;
 use super::tagging::{self, CallFacts, TaggerResult};
 use super::{ApiError, ApiHost};
 use crate::capabilities::gate::{CallScope, DataGate, Declared};
 use crate::component::World;
+use crate::manifest::BindingError;
 use crate::protocol::{CallEvent, CallStarted, Direction, EndReason};
-use crate::session::{CallOptions, CallRecord, CallSession, EventOutcome, FlowInstance, now_ms};
+use crate::session::{
+    CallOptions, CallRecord, CallSession, EventOutcome, FlowInstance, PluginFailure, now_ms,
+};
 use crate::store::CallStart;
 
 /// The body of `POST /v1/calls`.
@@ -164,7 +168,13 @@ pub async fn start(
             request.call_id
         )));
     }
-    let version = host.registry.active(tenant, &request.plugin).await?;
+    let version = match host.registry.active(tenant, &request.plugin).await {
+        Ok(version) => version,
+        Err(RegistryError::Refused(refusal)) => {
+            return refused(host, tenant, request, refusal).await;
+        }
+        Err(other) => return Err(other.into()),
+    };
     let manifest = &version.manifest;
     if manifest.world != World::CallFlow {
         return Err(ApiError::conflict(format!(
@@ -249,6 +259,87 @@ pub async fn start(
         plugin: manifest.name.clone(),
         plugin_version,
         component_digest: digest,
+        outcome,
+    })
+}
+
+/// Answers the start of a call whose plugin's active version is refused (its
+/// stored bytes are not the ones reviewed): nothing is instantiated, the call
+/// gets the host's default fallback (the refused manifest's own fallback is
+/// not trusted either) with the refusal as its failure, and is stored as
+/// started and ended, so its id is used up and `GET /v1/calls/{id}` shows why.
+async fn refused(
+    host: &ApiHost,
+    tenant: &str,
+    request: StartCall,
+    refusal: Box<BindingError>,
+) -> Result<CallStartedView, ApiError> {
+    tracing::error!(tenant, call_id = %request.call_id, plugin = %request.plugin, %refusal, "call refused its plugin version; performing the default fallback");
+    let stored_digest = host
+        .registry
+        .get(tenant, &request.plugin)
+        .await?
+        .versions
+        .into_iter()
+        .find(|v| v.version == refusal.version.to_string())
+        .map(|v| v.component_digest)
+        .unwrap_or_default();
+    let failure = PluginFailure::Instantiation {
+        message: refusal.to_string(),
+    };
+    let fallback = crate::session::default_fallback();
+    let store = host.store();
+    let recorded = store
+        .record_call_start(&CallStart {
+            tenant: tenant.to_owned(),
+            call_id: request.call_id.clone(),
+            plugin: request.plugin.clone(),
+            plugin_version: refusal.version.to_string(),
+            component_digest: stored_digest.clone(),
+            lead_id: request.lead_id.clone(),
+            started_at_ms: now_ms() as i64,
+        })
+        .await;
+    if let Err(error) = recorded {
+        // Two starts of one call id racing: the second finds the first's row.
+        return Err(match store.call(tenant, &request.call_id).await {
+            Ok(Some(_)) => ApiError::conflict(format!(
+                "call '{}' was already started; call ids are used once",
+                request.call_id
+            )),
+            _ => error.into(),
+        });
+    }
+    let record = CallRecord {
+        events: 1,
+        actions: fallback.clone(),
+        failure: Some(failure.clone()),
+        ..CallRecord::default()
+    };
+    store_end(
+        host,
+        tenant,
+        &request.call_id,
+        request.lead_id.as_deref(),
+        &record,
+    )
+    .await?;
+    let outcome = EventOutcome {
+        actions: fallback,
+        log: Vec::new(),
+        plugin_time: std::time::Duration::ZERO,
+        host_time: std::time::Duration::ZERO,
+        data: Vec::new(),
+        failure: Some(failure),
+    };
+    host.metrics.call_started();
+    host.metrics.event(&outcome);
+    host.metrics.call_ended();
+    Ok(CallStartedView {
+        call_id: request.call_id,
+        plugin: request.plugin,
+        plugin_version: refusal.version.to_string(),
+        component_digest: stored_digest,
         outcome,
     })
 }

@@ -316,6 +316,7 @@ impl From<RegistryError> for ApiError {
                 api
             }
             RegistryError::Approval(error) => error.into(),
+            RegistryError::Refused(error) => Self::conflict(error.to_string()),
             RegistryError::Store(error) => error.into(),
             RegistryError::Replay { .. } => Self::internal(&error),
         }

@@ -54,7 +54,7 @@ use utoipa_axum::routes;
 
 use crate::audit::{AuditWriter, PseudonymKeyError, Pseudonymizer};
 use crate::capabilities::gate::DataServices;
-use crate::component::{ArtifactStore, ComponentCache};
+use crate::component::{ArtifactKey, ArtifactKeyError, ArtifactStore, ComponentCache};
 use crate::sandbox::{Sandbox, SandboxConfig, SandboxError};
 use crate::store::{SqliteStore, Store, StoreError};
 
@@ -67,6 +67,10 @@ pub enum OpenError {
     /// Occurs when the pseudonym key cannot be loaded or created.
     #[error(transparent)]
     PseudonymKey(#[from] PseudonymKeyError),
+    /// Occurs when the key that authenticates precompiled artifacts cannot
+    /// be loaded or created.
+    #[error(transparent)]
+    ArtifactKey(#[from] ArtifactKeyError),
     /// Occurs when the sandbox's engine cannot be built.
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
@@ -129,8 +133,9 @@ impl ApiHost {
         let pseudonyms = Pseudonymizer::load_or_create(data_dir)?;
         let audit = AuditWriter::spawn(store.clone());
         let sandbox = Sandbox::new(config)?;
+        let artifact_key = ArtifactKey::load_or_create(data_dir)?;
         let path = data_dir.join("artifacts");
-        let artifacts = ArtifactStore::open(&path, sandbox.engine())
+        let artifacts = ArtifactStore::open(&path, sandbox.engine(), artifact_key)
             .map_err(|source| OpenError::Artifacts { path, source })?;
         let cache = Arc::new(ComponentCache::new(sandbox, Some(artifacts)));
         let services = Arc::new(DataServices {

@@ -26,9 +26,11 @@ pub struct Upload {
 
 /// `POST /v1/plugins`: checks and stores a new version (state `uploaded`).
 ///
-/// The manifest is checked like `cally manifest check` (schema, semantics,
-/// imports against grants, limits) and the component compiled; a refused
-/// upload stores nothing. The component may be 8 MiB.
+/// The manifest is checked like `cally manifest check` (size, schema,
+/// semantics, imports against grants, limits) and the version number against
+/// those uploaded before, and only then is the component compiled: a refused
+/// upload stores nothing and compiles nothing. The manifest may be 64 KiB, the
+/// component 8 MiB.
 #[utoipa::path(
     post,
     path = "/plugins",
@@ -40,7 +42,7 @@ pub struct Upload {
         (status = 400, description = "`component_base64` is not base64, or the body is not JSON"),
         (status = 409, description = "The version was uploaded before"),
         (status = 413, description = "The component is larger than 8 MiB"),
-        (status = 422, description = "The manifest or the component was refused; `problems` lists every problem found"),
+        (status = 422, description = "The manifest (such as one over 64 KiB) or the component was refused; `problems` lists every problem found"),
     ),
     security(("api_key" = ["developer"])),
 )]

@@ -7,6 +7,13 @@
 //! through [`PluginReleases`] the first time it is needed, then kept in memory.
 //! Every change is tried on a copy, written to the store, and only then made
 //! visible, so a refused or failed request changes nothing.
+//!
+//! What runs is what was reviewed: each time a plugin is loaded from the store
+//! (the first use after every start), the digests of each version's stored
+//! component and manifest bytes are checked against the digests recorded at its
+//! upload and at its approval ([`check_binding`]). A version whose bytes changed
+//! is refused: it never runs, a call to it gets the default fallback, and the
+//! reason names the digest expected and the one found.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,8 +25,9 @@ use crate::component::{
     ComponentCache, ComponentDigest, ComponentError, ComponentInterface, World,
 };
 use crate::manifest::{
-    self, Approval, ApprovalError, DigestKind, InspectReport, Manifest, ManifestDiff,
-    ManifestDigest, ManifestErrors, PluginReleases, Problem, ReleaseState,
+    self, Approval, ApprovalError, BindingError, BoundDigests, DigestKind, InspectReport, Manifest,
+    ManifestDiff, ManifestDigest, ManifestErrors, PluginReleases, Problem, ReleaseState,
+    check_binding,
 };
 use crate::sandbox::SandboxConfig;
 use crate::store::{ReleaseEvent, ReleaseEventKind, Store, StoreError, StoredPluginVersion};
@@ -53,6 +61,10 @@ pub enum RegistryError {
     /// or roll-back.
     #[error(transparent)]
     Approval(#[from] ApprovalError),
+    /// Occurs when a version's stored bytes are not the bytes recorded at its
+    /// upload or approval: it is refused and never runs.
+    #[error(transparent)]
+    Refused(#[from] Box<BindingError>),
     /// Occurs when the store fails.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -112,6 +124,11 @@ pub struct VersionView {
     /// When it was approved.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approved_at_ms: Option<i64>,
+    /// Set when the version is refused because its stored bytes are not the
+    /// bytes recorded at its upload or approval; names both digests. A refused
+    /// version never runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 /// A plugin as the API shows it.
@@ -130,6 +147,8 @@ pub struct PluginView {
 struct PluginEntry {
     releases: PluginReleases,
     versions: HashMap<semver::Version, Arc<PluginVersion>>,
+    /// Versions whose stored bytes failed [`check_binding`] when loaded.
+    refused: HashMap<semver::Version, Box<BindingError>>,
 }
 
 impl PluginEntry {
@@ -149,6 +168,14 @@ impl PluginEntry {
             .and_then(|v| self.versions.get(&v.version))
     }
 
+    /// Fails if `version`'s bytes were refused when loaded.
+    fn runnable(&self, version: &semver::Version) -> Result<(), RegistryError> {
+        match self.refused.get(version) {
+            Some(refusal) => Err(RegistryError::Refused(refusal.clone())),
+            None => Ok(()),
+        }
+    }
+
     fn view(&self, name: &str) -> PluginView {
         let versions = self
             .releases
@@ -166,6 +193,7 @@ impl PluginEntry {
                     uploaded_at_ms: contents.uploaded_at_ms,
                     approved_by: uploaded.approval().map(|a| a.reviewer.clone()),
                     approved_at_ms: uploaded.approval().map(|a| a.approved_at_ms),
+                    refused: self.refused.get(&uploaded.version).map(|r| r.to_string()),
                 })
             })
             .collect();
@@ -216,7 +244,10 @@ impl PluginRegistry {
     /// Checks and stores an upload: the manifest ([`Manifest::parse`]), the
     /// component (read, checked against the manifest with
     /// [`manifest::check_component`], compiled and linked), the limits against
-    /// this host's maxima. A refused upload stores nothing.
+    /// this host's maxima. A refused upload stores nothing, and everything that
+    /// can refuse it without compiling (the manifest, the imports, the limits,
+    /// a version number uploaded before) is checked first, so such an upload
+    /// compiles nothing and leaves no artifact.
     pub async fn upload(
         &self,
         tenant: &str,
@@ -232,6 +263,24 @@ impl PluginRegistry {
         }
         if !problems.is_empty() {
             return Err(RegistryError::Rejected { problems });
+        }
+        {
+            let mut plugins = self.plugins.lock().await;
+            match self.load(&mut plugins, tenant, &manifest.name).await {
+                Ok(entry) => {
+                    if let Some(existing) = entry.releases.get(&manifest.version) {
+                        return Err(ApprovalError::AlreadyUploaded {
+                            plugin: manifest.name.clone(),
+                            version: manifest.version.clone(),
+                            component: existing.component_digest.to_string(),
+                            manifest: existing.manifest_digest.to_string(),
+                        }
+                        .into());
+                    }
+                }
+                Err(RegistryError::NotFound(_)) => {}
+                Err(other) => return Err(other),
+            }
         }
         let component: Arc<[u8]> = component.into();
         // Compiling is CPU-bound (and leaves a precompiled artifact for the first call).
@@ -261,6 +310,7 @@ impl PluginRegistry {
             Err(RegistryError::NotFound(_)) => PluginEntry {
                 releases: PluginReleases::new(name.clone()),
                 versions: HashMap::new(),
+                refused: HashMap::new(),
             },
             Err(other) => return Err(other),
         };
@@ -368,6 +418,7 @@ impl PluginRegistry {
         let mut plugins = self.plugins.lock().await;
         let mut entry = self.load(&mut plugins, tenant, plugin).await?.clone();
         let contents = entry.version(plugin, version)?.clone();
+        entry.runnable(version)?;
         for (what, given, actual) in [
             (
                 DigestKind::Component,
@@ -426,6 +477,7 @@ impl PluginRegistry {
         let mut plugins = self.plugins.lock().await;
         let mut entry = self.load(&mut plugins, tenant, plugin).await?.clone();
         let new = entry.version(plugin, version)?.clone();
+        entry.runnable(version)?;
         let diff = entry
             .active()
             .map(|active| diff_versions(active, &new, self.platform()));
@@ -468,7 +520,8 @@ impl PluginRegistry {
         Ok(self.commit(&mut plugins, tenant, plugin, entry))
     }
 
-    /// The active version of a plugin, for a new call.
+    /// The active version of a plugin, for a new call; [`RegistryError::Refused`]
+    /// if its stored bytes are not the ones bound at its upload and approval.
     pub async fn active(
         &self,
         tenant: &str,
@@ -476,12 +529,14 @@ impl PluginRegistry {
     ) -> Result<Arc<PluginVersion>, RegistryError> {
         let mut plugins = self.plugins.lock().await;
         let entry = self.load(&mut plugins, tenant, plugin).await?;
-        entry
+        let active = entry
             .active()
             .cloned()
             .ok_or_else(|| RegistryError::NoActiveVersion {
                 plugin: plugin.to_owned(),
-            })
+            })?;
+        entry.runnable(&active.manifest.version)?;
+        Ok(active)
     }
 
     /// The compiled form of `version`, from the cache (compiled on a blocking
@@ -569,13 +624,33 @@ impl PluginRegistry {
         let mut entry = PluginEntry {
             releases: PluginReleases::new(plugin),
             versions: HashMap::new(),
+            refused: HashMap::new(),
         };
+        // What each version's bytes must still hash to: the digests recorded
+        // at each approval, then at its upload (checked in that order).
+        let mut uploaded: HashMap<semver::Version, BoundDigests> = HashMap::new();
+        let mut bound: HashMap<semver::Version, Vec<BoundDigests>> = HashMap::new();
         for row in stored {
             let source = format!("{plugin} {} (stored)", row.version);
-            let manifest =
+            let mut manifest =
                 Manifest::parse(&row.manifest, &source).map_err(|e| replay(e.to_string()))?;
+            // The row's version number is the one the reviewers' decisions
+            // name. A manifest whose own number differs was edited after upload
+            // (its digest no longer matches, so the version is refused below);
+            // keeping the row's number keeps the history replayable.
+            let number = semver::Version::parse(&row.version)
+                .map_err(|e| replay(format!("version '{}': {e}", row.version)))?;
+            manifest.version = number;
             let interface =
                 ComponentInterface::read(&row.component).map_err(|e| replay(e.to_string()))?;
+            uploaded.insert(
+                manifest.version.clone(),
+                BoundDigests {
+                    bound_at: format!("uploaded by {}", row.uploaded_by),
+                    component: row.component_digest.clone(),
+                    manifest: row.manifest_digest.clone(),
+                },
+            );
             let version = PluginVersion {
                 component_digest: ComponentDigest::of(&row.component),
                 manifest_digest: ManifestDigest::of(row.manifest.as_bytes()),
@@ -615,6 +690,18 @@ impl PluginRegistry {
                 ),
                 None => None,
             };
+            if let (ReleaseEventKind::Approve, Some(version)) = (event.kind, &version) {
+                // An approval without digests binds nothing that can match.
+                let none = || "none recorded".to_owned();
+                bound
+                    .entry(version.clone())
+                    .or_default()
+                    .push(BoundDigests {
+                        bound_at: format!("approved by {}", event.actor),
+                        component: event.component_digest.clone().unwrap_or_else(none),
+                        manifest: event.manifest_digest.clone().unwrap_or_else(none),
+                    });
+            }
             let outcome = match (event.kind, version, contents) {
                 (ReleaseEventKind::Approve, Some(version), Some(contents)) => entry
                     .releases
@@ -643,6 +730,20 @@ impl PluginRegistry {
                 }
             };
             outcome.map_err(|e| replay(e.to_string()))?;
+        }
+        for (number, version) in &entry.versions {
+            let mut expected = bound.remove(number).unwrap_or_default();
+            expected.extend(uploaded.remove(number));
+            if let Err(refusal) = check_binding(
+                plugin,
+                number,
+                &expected,
+                &version.component_digest,
+                &version.manifest_digest,
+            ) {
+                tracing::error!(tenant, plugin, version = %number, %refusal, "refusing a plugin version whose stored bytes changed after review");
+                entry.refused.insert(number.clone(), refusal);
+            }
         }
         Ok(entry)
     }

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::registry::RegistryError;
 use super::{ApiError, ApiHost};
 use crate::capabilities::gate::{CallScope, DataGate, Declared};
 use crate::component::World;
@@ -75,7 +76,12 @@ pub async fn run_lead_taggers(
         if plugin.active_version.is_none() {
             continue;
         }
-        let version = host.registry.active(tenant, &plugin.name).await?;
+        let version = match host.registry.active(tenant, &plugin.name).await {
+            Ok(version) => version,
+            // A refused version never runs; the refusal was logged when it was loaded.
+            Err(RegistryError::Refused(_)) => continue,
+            Err(other) => return Err(other.into()),
+        };
         let manifest = &version.manifest;
         if manifest.world != World::LeadTagger {
             continue;

@@ -101,12 +101,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         println!("platform-admin key (shown once; keep it): {}", key.key);
     }
     if args.demo {
-        let keys = api::demo::seed(&host)
+        let keys = api::demo::seed(&host, &data_dir)
             .await
             .map_err(|e| anyhow::anyhow!("cannot create the demo tenant: {e}"))?;
         println!(
-            "demo tenant '{}' (keys shown once):",
-            api::demo::DEMO_TENANT
+            "demo tenant '{}' (keys kept in {}, the same after a restart):",
+            api::demo::DEMO_TENANT,
+            data_dir.join(api::demo::DEMO_KEYS_FILE).display()
         );
         for key in keys {
             println!("  {:<13} {}", key.role.as_str(), key.key);

@@ -1,12 +1,15 @@
 //! Turning uploaded bytes into something a call can instantiate: checking and
 //! compiling components, reading their imports and exports, keeping compiled
 //! plugins in memory (moka, keyed by digest) and on disk (precompiled artifacts
-//! under the data directory, reused after a restart).
+//! under the data directory, authenticated with the host's artifact key and
+//! reused after a restart).
 
+mod artifact_key;
 mod artifacts;
 mod digest;
 mod interface;
 
+pub use artifact_key::{ARTIFACT_KEY_FILE, ArtifactKey, ArtifactKeyError};
 pub use artifacts::{ArtifactLoad, ArtifactStore};
 pub use digest::ComponentDigest;
 pub use interface::{ComponentInterface, World};

@@ -7,6 +7,10 @@
 //! version, for which every grant is new) becomes active only once approved;
 //! one that asks for nothing more may be activated directly.
 //!
+//! Binding holds after the approval too: [`check_binding`] compares the
+//! digests of the bytes a version loads with those recorded at its upload and
+//! approval, and a version that fails it is refused ([`BindingError`]).
+//!
 //! Pure and in memory: the HTTP API persists it.
 
 use std::fmt;
@@ -197,6 +201,71 @@ pub enum ApprovalError {
         /// Why not.
         why: String,
     },
+}
+
+/// Occurs when the bytes a version would load are not the bytes that were
+/// bound when it was uploaded or approved: the stored component or manifest
+/// was changed afterwards (by hand, in the database). The version does not run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "plugin {plugin} version {version} is refused: its {what} digest was {expected} when it was {bound_at}, but the stored {what} now has digest {found}; the bytes changed after review. Restore the reviewed bytes, or upload the new ones as a new version for review"
+)]
+pub struct BindingError {
+    /// The plugin.
+    pub plugin: String,
+    /// The version.
+    pub version: semver::Version,
+    /// Which of the two digests differs.
+    pub what: DigestKind,
+    /// When the expected digest was recorded: `uploaded`, `approved by rita`.
+    pub bound_at: String,
+    /// The digest recorded then.
+    pub expected: String,
+    /// The digest of the bytes found now.
+    pub found: String,
+}
+
+/// The digests recorded for a version at one point of its review (its upload,
+/// its approval), as stored: what its bytes must still hash to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoundDigests {
+    /// When they were recorded, for messages: `uploaded`, `approved by rita`.
+    pub bound_at: String,
+    /// `sha256:<hex>` of the component then.
+    pub component: String,
+    /// `sha256:<hex>` of the manifest then.
+    pub manifest: String,
+}
+
+/// Checks that the bytes a version loads, with digests `component` and
+/// `manifest`, are the bytes of every record in `bound`; the first mismatch
+/// names the digest expected and the one found (boxed: it is large, and rare).
+pub fn check_binding(
+    plugin: &str,
+    version: &semver::Version,
+    bound: &[BoundDigests],
+    component: &ComponentDigest,
+    manifest: &ManifestDigest,
+) -> Result<(), Box<BindingError>> {
+    let (component, manifest) = (component.to_string(), manifest.to_string());
+    for record in bound {
+        for (what, expected, found) in [
+            (DigestKind::Component, &record.component, &component),
+            (DigestKind::Manifest, &record.manifest, &manifest),
+        ] {
+            if expected != found {
+                return Err(Box::new(BindingError {
+                    plugin: plugin.to_owned(),
+                    version: version.clone(),
+                    what,
+                    bound_at: record.bound_at.clone(),
+                    expected: expected.clone(),
+                    found: found.clone(),
+                }));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The versions of one tenant's plugin and which one is active: the approval
@@ -644,6 +713,33 @@ mod tests {
             err.to_string(),
             "activating plugin appointment-reminder version 1.0.1 needs the diff from appointment-reminder 1.0.0 to appointment-reminder 1.0.1; the diff given is from appointment-reminder 0.9.0 to appointment-reminder 1.0.1"
         );
+    }
+
+    #[test]
+    fn bytes_must_hash_to_every_digest_bound_at_upload_and_approval() {
+        let (component, manifest) = digests("v1");
+        let bound = |at: &str, bytes: &str| {
+            let (c, m) = digests(bytes);
+            BoundDigests {
+                bound_at: at.into(),
+                component: c.to_string(),
+                manifest: m.to_string(),
+            }
+        };
+        let approved = [bound("uploaded", "v1"), bound("approved by rita", "v1")];
+        check_binding("p", &v("1.0.0"), &approved, &component, &manifest).unwrap();
+        // The manifest was edited after approval (its upload digest edited to match).
+        let (_, edited) = digests("v1 edited");
+        let mut tampered = approved.clone();
+        tampered[0].manifest = edited.to_string();
+        let err = check_binding("p", &v("1.0.0"), &tampered, &component, &edited).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "plugin p version 1.0.0 is refused: its manifest digest was {manifest} when it was approved by rita, but the stored manifest now has digest {edited}; the bytes changed after review. Restore the reviewed bytes, or upload the new ones as a new version for review"
+            )
+        );
+        assert_eq!(err.what, DigestKind::Manifest);
     }
 
     #[test]

@@ -27,7 +27,8 @@ mod semantic;
 mod tests;
 
 pub use approval::{
-    Approval, ApprovalError, DigestKind, PluginReleases, ReleaseState, UploadedVersion,
+    Approval, ApprovalError, BindingError, BoundDigests, DigestKind, PluginReleases, ReleaseState,
+    UploadedVersion, check_binding,
 };
 pub use diff::{Change, ChangeKind, Escalation, ManifestDiff, VersionLabel, diff, diff_under};
 pub use imports::{ImportKind, UnusedGrant, check_component, classify_import, unused_grants};
@@ -42,6 +43,11 @@ use crate::component::{ComponentDigest, World};
 use crate::consent::{Channel, DataField, Purpose, Resource};
 use crate::protocol::Action;
 use crate::sandbox::{PluginLimits, SandboxConfig};
+
+/// The largest manifest accepted, in bytes, at upload and by `cally manifest`:
+/// every grant with its reason fits in a few KiB, and a reviewer must be able
+/// to read all of it.
+pub const MAX_MANIFEST_BYTES: usize = 64 * 1024;
 
 /// One plugin version's capability manifest, as parsed from `cally.toml`.
 ///
@@ -197,6 +203,16 @@ impl Manifest {
             manifest: source.to_owned(),
             problems,
         };
+        if text.len() > MAX_MANIFEST_BYTES {
+            // Refused before parsing: a reviewer reads every line, and the
+            // parser's time and memory grow with the text.
+            return Err(errors(vec![Problem::new(
+                TOP_LEVEL,
+                format!("a manifest of {} bytes", text.len()),
+                format!("at most {MAX_MANIFEST_BYTES} bytes (64 KiB)"),
+                "shorten it: a manifest lists grants with one-line reasons, and needs no comments, data or padding",
+            )]));
+        }
         let value = schema::toml_to_json(text).map_err(|problem| errors(vec![problem]))?;
         let mut problems = schema::validate(&value);
         for problem in semantic::check(&value) {

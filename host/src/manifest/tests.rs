@@ -320,6 +320,22 @@ fn a_toml_syntax_error_names_line_and_column() {
     );
 }
 
+#[test]
+fn a_manifest_over_64_kib_is_refused_before_parsing() {
+    // Valid TOML: only its size is wrong (a comment line padded to 64 KiB + 1).
+    let padding = "#".repeat(MAX_MANIFEST_BYTES + 1 - CALL_FLOW.len());
+    let text = format!("{CALL_FLOW}{padding}");
+    assert_eq!(text.len(), MAX_MANIFEST_BYTES + 1);
+    assert_eq!(
+        problems(&text),
+        [
+            "(top level): found a manifest of 65537 bytes, expected at most 65536 bytes (64 KiB); shorten it: a manifest lists grants with one-line reasons, and needs no comments, data or padding"
+        ]
+    );
+    let padding = "#".repeat(MAX_MANIFEST_BYTES - CALL_FLOW.len());
+    manifest(&format!("{CALL_FLOW}{padding}"));
+}
+
 // Semantic checks: what the schema cannot express.
 
 #[test]

@@ -11,6 +11,9 @@
 //!   host call, a flood of reads, a tenant past its caps, noisy neighbours.
 //! - `personal_data`: every denial, complete mediation, fail closed, withdrawal mid-call, handles, messages and tags.
 //! - `artifacts`: precompiled artifacts are reused, and corrupt or incompatible ones replaced.
+//! - `approvals`: approvals bind bytes: a manifest or component edited in the database,
+//!   an artifact copied over another, a `--demo` restart after a developer's upload; refused
+//!   uploads compile nothing; a 9 MB manifest is refused.
 //! - `sessions`: one task per call, events in order, idle timeout.
 //! - `cli`: `cally simulate` as a developer runs it.
 //! - `manifest`: capability manifests against the real components; `cally
@@ -43,6 +46,7 @@ mod api_inputs;
 mod api_retention;
 mod api_script;
 mod api_tagging;
+mod approvals;
 mod artifacts;
 mod audit_cli;
 mod audit_laundering;

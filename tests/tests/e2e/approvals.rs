@@ -1,0 +1,574 @@
+//! Approvals bind bytes, tested as a hostile insider with write access to the
+//! data directory would attack them: the database edited by hand, precompiled
+//! artifacts copied over each other, `--demo` restarted after a developer's
+//! upload; and uploads refused before anything is compiled.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use cally_host::component::ComponentDigest;
+use cally_host::manifest::ManifestDigest;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+use crate::api::{Keys, READS_PHONE, Server, appointment_reminder};
+
+/// The `reads-data` probe, which says `ready` on `started` and echoes each read.
+fn probe() -> Vec<u8> {
+    std::fs::read(cally_tests::plugin("reads-data")).unwrap()
+}
+
+/// The `well-behaved` plugin, which says `started` on `started`.
+fn well_behaved() -> Vec<u8> {
+    std::fs::read(cally_tests::plugin("well-behaved")).unwrap()
+}
+
+const WELL_BEHAVED: &str = r#"
+name = "well-behaved"
+version = "1.0.0"
+world = "call-flow"
+description = "Answers every event with one line naming it."
+purpose = "call-handling"
+"#;
+
+fn start_call(plugin: &str, call_id: &str) -> Value {
+    json!({
+        "plugin": plugin,
+        "call_id": call_id,
+        "lead_id": "lead-ada",
+        "direction": "outbound",
+        "locale": "en-US",
+    })
+}
+
+/// The texts of the `say` actions in an outcome.
+fn said(outcome: &Value) -> Vec<String> {
+    outcome["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["type"] == "say")
+        .map(|a| a["text"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Lead Ada (with a phone and an email) and her consent to call handling.
+async fn ada_with_consent(server: &Server, keys: &Keys) {
+    let ada = json!({
+        "lead_id": "lead-ada",
+        "name": "Ada Lovelace",
+        "phone": "+15550100",
+        "email": "ada@example.com",
+        "age": "adult",
+    });
+    server
+        .ok(&keys.admin, Method::POST, "/v1/leads", Some(ada))
+        .await;
+    let consent =
+        json!({"purpose": "call-handling", "source": "web-form", "evidence": "form-2291"});
+    server
+        .ok(
+            &keys.admin,
+            Method::POST,
+            "/v1/leads/lead-ada/consents",
+            Some(consent),
+        )
+        .await;
+}
+
+/// Runs `sql` (with `binds`, in order) on the data directory's database file,
+/// as an insider with a SQLite shell would.
+async fn edit_database(dir: &Path, sql: &'static str, binds: &[&str]) -> u64 {
+    let url = format!("sqlite://{}", dir.join("cally.db").display());
+    let mut connection = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let mut query = sqlx::query(sql);
+    for bind in binds {
+        query = query.bind(*bind);
+    }
+    let done = query.execute(&mut connection).await.unwrap();
+    connection.close().await.unwrap();
+    done.rows_affected()
+}
+
+/// The names of the files in the artifact directory.
+fn artifact_files(dir: &Path) -> BTreeSet<String> {
+    match std::fs::read_dir(dir.join("artifacts")) {
+        Ok(entries) => entries
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect(),
+        Err(_) => BTreeSet::new(),
+    }
+}
+
+/// The path of the artifact compiled from `component`.
+fn artifact_of(dir: &Path, component: &[u8]) -> std::path::PathBuf {
+    let hex = ComponentDigest::of(component).hex();
+    let name = artifact_files(dir)
+        .into_iter()
+        .find(|name| name.starts_with(&hex))
+        .unwrap_or_else(|| panic!("no artifact for {hex}"));
+    dir.join("artifacts").join(name)
+}
+
+/// An insider edits an approved, active version's manifest in the database to
+/// grant one more field (and, to cover their tracks, the upload's recorded
+/// manifest digest too), then restarts the host: the version is refused, not
+/// run, with the digest approved and the digest found both named; a call gets
+/// the default fallback, and the new grant reads nothing.
+#[tokio::test]
+async fn an_approved_manifest_edited_in_the_database_is_refused_after_a_restart() {
+    let server = Server::start().await;
+    let keys = server.tenant("acme").await;
+    server
+        .release(&keys, READS_PHONE, &probe(), "reads-data", "1.0.0")
+        .await;
+    ada_with_consent(&server, &keys).await;
+    let dir = server.stop().await;
+
+    let edited = format!(
+        "{READS_PHONE}\n[[reads]]\nfield = \"email\"\nreason = \"Reads the address back to confirm it.\"\n"
+    );
+    let approved = ManifestDigest::of(READS_PHONE.as_bytes()).to_string();
+    let found = ManifestDigest::of(edited.as_bytes()).to_string();
+    let rows = edit_database(
+        dir.path(),
+        "UPDATE plugin_versions SET manifest = ?1, manifest_digest = ?2 \
+         WHERE tenant = 'acme' AND plugin = 'reads-data' AND version = '1.0.0'",
+        &[&edited, &found],
+    )
+    .await;
+    assert_eq!(rows, 1);
+
+    let server = Server::start_in(dir).await;
+    let started = server
+        .ok(
+            &keys.runtime,
+            Method::POST,
+            "/v1/calls",
+            Some(start_call("reads-data", "call-1")),
+        )
+        .await;
+    let message = started["failure"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!(
+            "its manifest digest was {approved} when it was approved by reviewer@acme, but the stored manifest now has digest {found}"
+        )),
+        "{started:#}"
+    );
+    // The default fallback: an apology, then a hang-up; the probe never ran.
+    assert_ne!(said(&started), ["ready"]);
+    let types: Vec<&str> = started["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["say", "hang_up"], "{started:#}");
+    let (status, _) = server
+        .send(
+            Some(&keys.runtime),
+            Method::POST,
+            "/v1/calls/call-1/events",
+            Some(json!({"type": "speech", "text": "get email", "confidence": 0.9, "final": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "the refused call is over");
+    let audit = server
+        .ok(&keys.reviewer, Method::GET, "/v1/audit", None)
+        .await;
+    assert_eq!(audit, json!([]), "nothing was read");
+    let plugin = server
+        .ok(&keys.reviewer, Method::GET, "/v1/plugins/reads-data", None)
+        .await;
+    let refused = plugin["versions"][0]["refused"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        refused.contains(&approved) && refused.contains(&found),
+        "{plugin:#}"
+    );
+    // Nor can a reviewer activate it again as it is.
+    let (status, body) = server
+        .send(
+            Some(&keys.reviewer),
+            Method::POST,
+            "/v1/plugins/reads-data/versions/1.0.0/activate",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body:#}");
+    server.stop().await;
+}
+
+/// An insider replaces an approved, active version's component in the
+/// database with another plugin's bytes (and its recorded upload digest with
+/// theirs), then restarts: the other code never runs; the call gets the
+/// fallback and the reason names the component digest approved and the one found.
+#[tokio::test]
+async fn an_approved_component_replaced_in_the_database_is_refused_after_a_restart() {
+    let server = Server::start().await;
+    let keys = server.tenant("acme").await;
+    let (probe, other) = (probe(), well_behaved());
+    server
+        .release(&keys, READS_PHONE, &probe, "reads-data", "1.0.0")
+        .await;
+    ada_with_consent(&server, &keys).await;
+    let dir = server.stop().await;
+
+    let approved = ComponentDigest::of(&probe).to_string();
+    let found = ComponentDigest::of(&other).to_string();
+    let url = format!("sqlite://{}", dir.path().join("cally.db").display());
+    let mut connection = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let done = sqlx::query(
+        "UPDATE plugin_versions SET component = ?1, component_digest = ?2 \
+         WHERE tenant = 'acme' AND plugin = 'reads-data'",
+    )
+    .bind(&other)
+    .bind(&found)
+    .execute(&mut connection)
+    .await
+    .unwrap();
+    assert_eq!(done.rows_affected(), 1);
+    connection.close().await.unwrap();
+
+    let server = Server::start_in(dir).await;
+    let started = server
+        .ok(
+            &keys.runtime,
+            Method::POST,
+            "/v1/calls",
+            Some(start_call("reads-data", "call-1")),
+        )
+        .await;
+    assert_ne!(said(&started), ["started"], "the other plugin's code ran");
+    let message = started["failure"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(&format!(
+            "its component digest was {approved} when it was approved by reviewer@acme, but the stored component now has digest {found}"
+        )),
+        "{started:#}"
+    );
+    let call = server
+        .ok(&keys.runtime, Method::GET, "/v1/calls/call-1", None)
+        .await;
+    assert_eq!(call["live"], false);
+    assert!(
+        call["result"]["failure"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&approved),
+        "{call:#}"
+    );
+    server.stop().await;
+}
+
+/// An insider copies another plugin's precompiled artifact over an approved
+/// plugin's and restarts: the copied machine code is not run (its MAC names
+/// another component); the approved plugin is compiled again from its own
+/// bytes and runs, and its audit records name the digest of what ran.
+#[tokio::test]
+async fn another_plugins_artifact_copied_over_an_approved_ones_is_not_run() {
+    let server = Server::start().await;
+    let keys = server.tenant("acme").await;
+    let (probe, other) = (probe(), well_behaved());
+    server
+        .release(&keys, READS_PHONE, &probe, "reads-data", "1.0.0")
+        .await;
+    server
+        .release(&keys, WELL_BEHAVED, &other, "well-behaved", "1.0.0")
+        .await;
+    ada_with_consent(&server, &keys).await;
+    let dir = server.stop().await;
+
+    let target = artifact_of(dir.path(), &probe);
+    let swapped = std::fs::read(artifact_of(dir.path(), &other)).unwrap();
+    std::fs::write(&target, &swapped).unwrap();
+
+    let server = Server::start_in(dir).await;
+    let started = server
+        .ok(
+            &keys.runtime,
+            Method::POST,
+            "/v1/calls",
+            Some(start_call("reads-data", "call-1")),
+        )
+        .await;
+    assert_eq!(
+        said(&started),
+        ["ready"],
+        "the approved code runs: {started:#}"
+    );
+    let digest = ComponentDigest::of(&probe).to_string();
+    assert_eq!(started["component_digest"], digest);
+    let read = server
+        .ok(
+            &keys.runtime,
+            Method::POST,
+            "/v1/calls/call-1/events",
+            Some(json!({"type": "speech", "text": "get phone", "confidence": 0.9, "final": true})),
+        )
+        .await;
+    assert_eq!(said(&read), ["phone=+15550100"], "{read:#}");
+    let audit = server
+        .ok(&keys.reviewer, Method::GET, "/v1/audit", None)
+        .await;
+    let records = audit.as_array().unwrap();
+    assert!(!records.is_empty());
+    for record in records {
+        assert_eq!(record["component_digest"], digest, "{record:#}");
+        assert_eq!(record["plugin"], "reads-data");
+    }
+    let dir = server.stop().await;
+    assert_ne!(
+        std::fs::read(artifact_of(dir.path(), &probe)).unwrap(),
+        swapped,
+        "the copied artifact was replaced by one compiled from the approved bytes"
+    );
+}
+
+/// A refused upload (a version number uploaded before, with other bytes)
+/// compiles nothing: no artifact file appears for the refused bytes.
+#[tokio::test]
+async fn a_refused_duplicate_upload_leaves_no_artifact() {
+    let server = Server::start().await;
+    let keys = server.tenant("acme").await;
+    let (component, manifest) = appointment_reminder();
+    let (status, body) = server.upload(&keys, &manifest, &component).await;
+    assert_eq!(status, StatusCode::CREATED, "{body:#}");
+    let before = artifact_files(server.dir.path());
+    assert_eq!(before.len(), 1, "{before:?}");
+
+    // Same manifest (so same name and version), other bytes that fit it.
+    let (status, body) = server.upload(&keys, &manifest, &probe()).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body:#}");
+    assert!(
+        body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("version 0.1.0 is already uploaded"),
+        "{body:#}"
+    );
+    assert_eq!(artifact_files(server.dir.path()), before);
+    server.stop().await;
+}
+
+/// A 9 MB manifest (valid TOML: the padding is a comment) is refused at upload
+/// and by `cally manifest check`, with the size and the limit named.
+#[tokio::test]
+async fn a_9_mb_manifest_is_refused_at_upload_and_by_manifest_check() {
+    let huge = format!("{READS_PHONE}#{}\n", "x".repeat(9 << 20));
+    let server = Server::start().await;
+    let keys = server.tenant("acme").await;
+    let (status, body) = server.upload(&keys, &huge, &probe()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body:#}");
+    let text = body.to_string();
+    assert!(
+        text.contains(&format!("a manifest of {} bytes", huge.len()))
+            && text.contains("at most 65536 bytes (64 KiB)"),
+        "{body:#}"
+    );
+    assert!(artifact_files(server.dir.path()).is_empty());
+    server.stop().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("cally.toml");
+    std::fs::write(&manifest, &huge).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_cally-e2e"))
+        .args(["manifest", "check"])
+        .arg(cally_tests::plugin("reads-data"))
+        .arg(&manifest)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("at most 65536 bytes (64 KiB)"), "{stderr}");
+}
+
+/// `cally serve --demo` as a process, until it listens: what it printed.
+struct DemoRun {
+    child: std::process::Child,
+    url: String,
+    /// The demo tenant's keys by role, in printed order.
+    keys: Vec<(String, String)>,
+}
+
+impl DemoRun {
+    fn start(dir: &Path) -> Self {
+        use std::io::{BufRead, BufReader};
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_cally-e2e"))
+            .args(["serve", "--demo", "--bind", "127.0.0.1:0", "--data-dir"])
+            .arg(dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .spawn()
+            .expect("start cally serve");
+        // Owned by `run` from here on, so a failed assertion still stops it.
+        let mut run = Self {
+            child,
+            url: String::new(),
+            keys: Vec::new(),
+        };
+        let mut lines = BufReader::new(run.child.stdout.take().unwrap()).lines();
+        loop {
+            let line = lines
+                .next()
+                .expect("cally serve printed its address")
+                .unwrap();
+            if let Some(url) = line.strip_prefix("listening on ") {
+                run.url = url.to_owned();
+                return run;
+            } else if let Some(rest) = line.strip_prefix("  ") {
+                let (role, key) = rest.split_once(' ').unwrap();
+                run.keys.push((role.to_owned(), key.trim().to_owned()));
+            }
+        }
+    }
+
+    fn key(&self, role: &str) -> &str {
+        &self.keys.iter().find(|(r, _)| r == role).unwrap().1
+    }
+
+    async fn send(
+        &self,
+        key: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = reqwest::Client::new()
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// SIGTERM, and the clean exit it must lead to. The server answers a
+    /// request first: its SIGTERM handler is installed only once it serves.
+    async fn stop(mut self) {
+        let health = reqwest::get(format!("{}/healthz", self.url)).await.unwrap();
+        assert!(health.status().is_success());
+        let pid = self.child.id().to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        assert!(self.child.wait().unwrap().success());
+    }
+}
+
+impl Drop for DemoRun {
+    /// Kills a server a failed test left running (after `stop`, it has exited).
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+async fn api_key_count(dir: &Path) -> i64 {
+    let url = format!("sqlite://{}", dir.join("cally.db").display());
+    let mut connection = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_keys")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+    connection.close().await.unwrap();
+    count
+}
+
+/// A developer uploads an escalated version of a bundled example to the demo
+/// tenant, and `cally serve --demo` restarts: the upload stays waiting for a
+/// reviewer, since the demo approves only the bundled examples' own bytes.
+#[tokio::test]
+async fn a_demo_restart_leaves_a_developers_escalated_upload_unapproved() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = DemoRun::start(dir.path());
+    let (component, manifest) = appointment_reminder();
+    let escalated = format!(
+        "{}\n[[reads]]\nfield = \"phone\"\nreason = \"Reads the number back to confirm it.\"\n",
+        manifest.replace("version = \"0.1.0\"", "version = \"0.2.0\"")
+    );
+    let body = json!({
+        "manifest": escalated,
+        "component_base64": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &component),
+    });
+    let (status, uploaded) = first
+        .send(
+            first.key("developer"),
+            Method::POST,
+            "/v1/plugins",
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{uploaded:#}");
+    first.stop().await;
+
+    let again = DemoRun::start(dir.path());
+    let (status, plugin) = again
+        .send(
+            again.key("reviewer"),
+            Method::GET,
+            "/v1/plugins/appointment-reminder",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(plugin["active_version"], "0.1.0", "{plugin:#}");
+    let escalated = plugin["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["version"] == "0.2.0")
+        .unwrap();
+    assert_eq!(escalated["state"], "uploaded", "{plugin:#}");
+    assert!(escalated.get("approved_by").is_none(), "{plugin:#}");
+    again.stop().await;
+}
+
+/// `cally serve --demo` restarted twice: each start prints the same four keys,
+/// they still work, the number of keys in the database does not grow, and
+/// their secrets are kept in a file only the host's user can read.
+#[tokio::test]
+async fn demo_restarts_print_the_same_working_keys_and_mint_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = DemoRun::start(dir.path());
+    assert_eq!(first.keys.len(), 4);
+    let keys = first.keys.clone();
+    first.stop().await;
+    let count = api_key_count(dir.path()).await;
+
+    for _ in 0..2 {
+        let again = DemoRun::start(dir.path());
+        assert_eq!(again.keys, keys, "the same keys are printed");
+        let (status, _) = again
+            .send(again.key("reviewer"), Method::GET, "/v1/plugins", None)
+            .await;
+        assert_eq!(status, StatusCode::OK, "the printed reviewer key works");
+        let (status, _) = again
+            .send(again.key("runtime"), Method::GET, "/v1/calls/none", None)
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::NOT_FOUND,
+            "the printed runtime key works"
+        );
+        again.stop().await;
+        assert_eq!(
+            api_key_count(dir.path()).await,
+            count,
+            "no keys were minted"
+        );
+    }
+    let keys_file = dir.path().join("demo-keys.json");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&keys_file).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+}
