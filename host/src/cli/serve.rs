@@ -117,10 +117,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(bind)
         .await
         .with_context(|| format!("cannot listen on {bind}"))?;
+    let shutdown = shutdown_signal();
     println!("listening on http://{}", listener.local_addr()?);
     let schedule =
         retention_interval.map(|every| retention::Schedule::start(host.services.clone(), every));
-    api::serve(listener, host, shutdown_signal()).await?;
+    api::serve(listener, host, shutdown).await?;
     if let Some(schedule) = schedule {
         schedule.stop().await;
     }
@@ -130,24 +131,38 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Completes on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+fn shutdown_signal() -> impl Future<Output = ()> {
+    // The handlers are installed now, before the banner says the host is
+    // listening: a signal sent the moment it is printed must find them (a
+    // handler installed when the future is first polled would leave a
+    // window in which SIGTERM kills the process outright).
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
+    let signals = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        )
     };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
+    async move {
+        #[cfg(unix)]
+        {
+            async fn recv(signal: std::io::Result<tokio::signal::unix::Signal>) {
+                match signal {
+                    Ok(mut signal) => {
+                        signal.recv().await;
+                    }
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            }
+            let (interrupt, terminate) = signals;
+            tokio::select! {
+                () = recv(interrupt) => {},
+                () = recv(terminate) => {},
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("cally: shutting down: no new connections; ending live calls");
     }
-    eprintln!("cally: shutting down: no new connections; ending live calls");
 }
