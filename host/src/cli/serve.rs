@@ -9,6 +9,7 @@ use anyhow::Context as _;
 
 use super::BadInput;
 use crate::api::{self, ApiHost};
+use crate::audit::{CheckpointSchedule, DEFAULT_CHECKPOINT_INTERVAL};
 use crate::retention;
 use crate::sandbox::SandboxConfig;
 
@@ -32,6 +33,11 @@ pub struct ServeArgs {
     /// [default: 3600].
     #[arg(long, env = "CALLY_RETENTION_INTERVAL_SECS")]
     retention_interval_secs: Option<u64>,
+    /// Seconds between signed audit checkpoints (each tenant's chain head that
+    /// moved, appended to <data-dir>/audit-checkpoints.jsonl); 0 turns the
+    /// schedule off [default: 60].
+    #[arg(long, env = "CALLY_CHECKPOINT_INTERVAL_SECS")]
+    checkpoint_interval_secs: Option<u64>,
     /// Also create the demo tenant: the bundled examples approved and active,
     /// a few leads with consents, and a key for each role (printed).
     #[arg(long)]
@@ -48,12 +54,33 @@ struct ConfigFile {
     bind: Option<SocketAddr>,
     /// See [`ServeArgs::retention_interval_secs`].
     retention_interval_secs: Option<u64>,
+    /// See [`ServeArgs::checkpoint_interval_secs`].
+    checkpoint_interval_secs: Option<u64>,
+}
+
+/// What `cally serve` runs with, once flags, environment, file and defaults are merged.
+struct Settings {
+    data_dir: PathBuf,
+    bind: SocketAddr,
+    /// `None`: no scheduled purge.
+    retention: Option<Duration>,
+    /// `None`: no scheduled checkpoints.
+    checkpoints: Option<Duration>,
+}
+
+/// An interval setting: `None` unset (the default), `Some(0)` off.
+fn interval(secs: Option<u64>, default: Duration) -> Option<Duration> {
+    match secs {
+        Some(0) => None,
+        Some(secs) => Some(Duration::from_secs(secs)),
+        None => Some(default),
+    }
 }
 
 impl ServeArgs {
-    /// The data directory, address and retention interval (`None`: off): flag
-    /// or environment, else file, else default.
-    fn settings(&self) -> anyhow::Result<(PathBuf, SocketAddr, Option<Duration>)> {
+    /// The data directory, address and intervals: flag or environment, else file,
+    /// else default.
+    fn settings(&self) -> anyhow::Result<Settings> {
         let file = match &self.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
@@ -64,30 +91,38 @@ impl ServeArgs {
             }
             None => ConfigFile::default(),
         };
-        let data_dir = self
-            .data_dir
-            .clone()
-            .or(file.data_dir)
-            .unwrap_or_else(|| PathBuf::from("./cally-data"));
-        let bind = self
-            .bind
-            .or(file.bind)
-            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
-        let retention = match self
-            .retention_interval_secs
-            .or(file.retention_interval_secs)
-        {
-            Some(0) => None,
-            Some(secs) => Some(Duration::from_secs(secs)),
-            None => Some(retention::DEFAULT_INTERVAL),
-        };
-        Ok((data_dir, bind, retention))
+        Ok(Settings {
+            data_dir: self
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("./cally-data")),
+            bind: self
+                .bind
+                .or(file.bind)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            retention: interval(
+                self.retention_interval_secs
+                    .or(file.retention_interval_secs),
+                retention::DEFAULT_INTERVAL,
+            ),
+            checkpoints: interval(
+                self.checkpoint_interval_secs
+                    .or(file.checkpoint_interval_secs),
+                DEFAULT_CHECKPOINT_INTERVAL,
+            ),
+        })
     }
 }
 
 /// Runs `cally serve` until Ctrl-C or SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let (data_dir, bind, retention_interval) = args.settings()?;
+    let Settings {
+        data_dir,
+        bind,
+        retention: retention_interval,
+        checkpoints: checkpoint_interval,
+    } = args.settings()?;
     let (host, sqlite) = ApiHost::open(&data_dir, SandboxConfig::default()).await?;
 
     if let Some(key) = host.bootstrap_platform_admin().await? {
@@ -112,9 +147,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     println!("listening on http://{}", listener.local_addr()?);
     let schedule =
         retention_interval.map(|every| retention::Schedule::start(host.services.clone(), every));
-    api::serve(listener, host, shutdown_signal()).await?;
+    let checkpoints = checkpoint_interval.map(|every| {
+        CheckpointSchedule::start(host.checkpoints.clone(), host.services.store.clone(), every)
+    });
+    api::serve(listener, host.clone(), shutdown_signal()).await?;
     if let Some(schedule) = schedule {
         schedule.stop().await;
+    }
+    if let Some(checkpoints) = checkpoints {
+        checkpoints.stop().await;
+        // The heads as the last calls left them, signed before the host goes away.
+        if let Err(error) = host.checkpoints.checkpoint_all(host.store()).await {
+            eprintln!("cally: cannot sign the final audit checkpoints: {error}");
+        }
     }
     sqlite.close().await;
     eprintln!("cally: stopped");
