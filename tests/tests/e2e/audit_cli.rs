@@ -527,3 +527,77 @@ fn a_signing_key_others_may_read_is_refused_with_the_fix() {
     std::io::Read::read_to_string(serve.stderr.as_mut().unwrap(), &mut stderr).unwrap();
     assert!(!status.success() && stderr.contains(&fix), "{stderr}");
 }
+
+/// `cally serve` signs every tenant's head when it starts (the schedule's first run)
+/// and once more at a clean shutdown, here after another process appended records
+/// meanwhile; the hour-long interval leaves only those two moments to sign at.
+#[test]
+fn cally_serve_signs_the_heads_at_start_and_at_shutdown() {
+    use std::io::BufRead;
+    let dir = data_dir();
+    let file = dir.path().join(cally_host::audit::CHECKPOINT_FILE_NAME);
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_cally-e2e"))
+        .args(["serve", "--bind", "127.0.0.1:0"])
+        .args(["--checkpoint-interval-secs", "3600", "--data-dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(serve.stdout.take().unwrap()).lines();
+    while !lines
+        .next()
+        .expect("cally serve printed its address")
+        .unwrap()
+        .starts_with("listening on ")
+    {}
+    let signed = |file: &Path| -> Vec<i64> {
+        std::fs::read_to_string(file)
+            .unwrap_or_default()
+            .lines()
+            .map(|line| {
+                serde_json::from_str::<serde_json::Value>(line).unwrap()["seq"]
+                    .as_i64()
+                    .unwrap()
+            })
+            .collect()
+    };
+    // The first run starts with the schedule; wait for it (bounded).
+    for _ in 0..600 {
+        if !signed(&file).is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(signed(&file), [6]);
+
+    // Two more records from another process on the same data directory.
+    let lead =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/appointment-reminder/lead.json");
+    let more = cally(&[
+        "simulate",
+        "--example",
+        "appointment-reminder",
+        "--lead",
+        lead.to_str().unwrap(),
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    assert!(
+        more.status.success(),
+        "{}",
+        String::from_utf8_lossy(&more.stderr)
+    );
+
+    // SIGTERM, to this process only, by its id.
+    let killed = Command::new("kill")
+        .args(["-TERM", &serve.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert!(serve.wait().unwrap().success());
+    assert_eq!(signed(&file), [6, 8], "the shutdown signed the moved head");
+    let (code, report) = verify_against(dir.path(), &file, &[]);
+    assert_eq!(code, Some(0), "{report}");
+    assert!(report.contains("2 of 2 checkpoint(s)"), "{report}");
+}

@@ -13,11 +13,14 @@
 //! - `cli`: `cally simulate` as a developer runs it.
 //! - `manifest`: capability manifests against the real components; `cally
 //!   manifest check|inspect|diff` as a security reviewer runs them.
-//! - `audit_cli`: `cally audit verify` finds edited, deleted, inserted and reordered records; export.
+//! - `audit_cli`: `cally audit verify` finds edited, deleted, inserted and reordered records; export;
+//!   with a signed checkpoint, a truncated log, a deleted tenant chain and a re-chained log.
 //! - `crash`: SIGKILL during many audited reads loses no audit record of a released value.
 //! - `api`: the HTTP API over a real socket: the walkthrough, 401/403/404 for every
 //!   endpoint, bad input, consent withdrawn mid-call, release state across a restart,
 //!   access report, restriction and erasure, contact-list import and correction.
+//! - `api_checkpoint`: a reviewer fetches the tenant's signed audit checkpoint and the
+//!   host key; `cally audit verify --checkpoint` accepts what they kept.
 //! - `api_retention`: retention policy, purge on demand and on schedule (exactly the
 //!   old removed, audited, other tenants untouched); the lead's portability export.
 //! - `api_script`: `scripts/walkthrough.sh` against a `cally serve --demo` process;
@@ -29,6 +32,7 @@ mod common;
 mod data;
 
 mod api;
+mod api_checkpoint;
 mod api_retention;
 mod api_script;
 mod api_tagging;
