@@ -311,6 +311,15 @@ async fn truncating_the_newest_records_with_their_head_is_caught_by_a_checkpoint
             ),
         "{report}"
     );
+    let (code, report) = verify_against(dir.path(), &kept, &["--json"]);
+    assert_eq!(code, Some(5), "{report}");
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["chains"][0]["problem"], serde_json::Value::Null);
+    assert_eq!(
+        report["checkpoints"][0]["problem"],
+        serde_json::json!({"kind": "truncated", "chain_ends_at": 4})
+    );
+    assert_eq!(report["checkpoints"][0]["line"], 1);
 }
 
 #[tokio::test]
