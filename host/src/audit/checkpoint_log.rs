@@ -132,38 +132,34 @@ struct State {
 }
 
 impl CheckpointLog {
-    /// Loads (or creates) the signing key under `data_dir` and reads the checkpoint
-    /// file there, if any, for each tenant's latest checkpoint. Lines that are not
-    /// checkpoints of this key are skipped with a warning (a line cut short by a
-    /// crash is the expected one).
+    /// Loads (or creates) the signing key under `data_dir` and reads the end of the
+    /// checkpoint file there, if any, for each tenant's latest checkpoint. Lines that
+    /// are not checkpoints of this key are skipped with a warning (a line cut short by
+    /// a crash is the expected one).
     pub fn open(data_dir: &Path) -> Result<CheckpointLog, CheckpointError> {
         let key = HostSigningKey::load_or_create(data_dir)?;
         let path = data_dir.join(CHECKPOINT_FILE_NAME);
         let mut state = State::default();
-        match fs::read_to_string(&path) {
-            Ok(text) => {
+        match read_tail(&path, TAIL_BYTES) {
+            Ok(Some(text)) => {
                 state.torn_tail = !text.is_empty() && !text.ends_with('\n');
                 let public = key.public_key();
-                for (index, line) in text.lines().enumerate() {
-                    if line.trim().is_empty() {
-                        continue;
-                    }
+                for line in text.lines().filter(|line| !line.trim().is_empty()) {
                     match Checkpoint::parse_line(line) {
                         Ok(checkpoint) if checkpoint.signature_problem(&public).is_none() => {
                             state.latest.insert(checkpoint.tenant.clone(), checkpoint);
                         }
-                        Ok(_) => tracing::warn!(
-                            file = %path.display(), line = index + 1,
+                        Ok(checkpoint) => tracing::warn!(
+                            file = %path.display(), tenant = %checkpoint.tenant, seq = checkpoint.seq,
                             "checkpoint not signed by this host's key; ignored"
                         ),
                         Err(detail) => tracing::warn!(
-                            file = %path.display(), line = index + 1, %detail,
-                            "not a checkpoint; ignored"
+                            file = %path.display(), %detail, "not a checkpoint; ignored"
                         ),
                     }
                 }
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Ok(None) => {}
             Err(source) => {
                 return Err(CheckpointError::Io {
                     action: "read",
@@ -309,6 +305,35 @@ impl CheckpointLog {
         }
         Ok(())
     }
+}
+
+/// How much of the checkpoint file's end [`CheckpointLog::open`] reads: the file only
+/// grows (about 400 bytes a checkpoint), and the latest checkpoints are at its end. A
+/// tenant whose latest checkpoint is further back is signed again at the next run.
+const TAIL_BYTES: u64 = 4 << 20;
+
+/// The last `tail` bytes of the file from the first whole line on; `None` if there is
+/// no file.
+fn read_tail(path: &Path, tail: u64) -> io::Result<Option<String>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = match fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let start = file.metadata()?.len().saturating_sub(tail);
+    file.seek(SeekFrom::Start(start))?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    if start > 0 {
+        // Drop the partial line the tail starts in.
+        let first_line_end = bytes
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |i| i + 1);
+        bytes.drain(..first_line_end);
+    }
+    Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
 fn now_ms() -> i64 {
@@ -493,6 +518,20 @@ mod tests {
         assert!(
             err.to_string().contains("line 2 is not a checkpoint"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn only_whole_lines_of_the_tail_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tail.jsonl");
+        assert_eq!(read_tail(&path, 8).unwrap(), None);
+        fs::write(&path, "first line\nsecond\nthird\n").unwrap();
+        assert_eq!(read_tail(&path, 13).unwrap().unwrap(), "third\n");
+        assert_eq!(read_tail(&path, 14).unwrap().unwrap(), "second\nthird\n");
+        assert_eq!(
+            read_tail(&path, 1000).unwrap().unwrap(),
+            "first line\nsecond\nthird\n"
         );
     }
 
