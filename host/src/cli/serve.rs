@@ -58,28 +58,12 @@ struct ConfigFile {
     checkpoint_interval_secs: Option<u64>,
 }
 
-/// What `cally serve` runs with, once flags, environment, file and defaults are merged.
-struct Settings {
-    data_dir: PathBuf,
-    bind: SocketAddr,
-    /// `None`: no scheduled purge.
-    retention: Option<Duration>,
-    /// `None`: no scheduled checkpoints.
-    checkpoints: Option<Duration>,
-}
-
-/// An interval setting: `None` unset (the default), `Some(0)` off.
-fn interval(secs: Option<u64>, default: Duration) -> Option<Duration> {
-    match secs {
-        Some(0) => None,
-        Some(secs) => Some(Duration::from_secs(secs)),
-        None => Some(default),
-    }
-}
+/// The data directory, address, retention interval and checkpoint interval.
+type Settings = (PathBuf, SocketAddr, Option<Duration>, Option<Duration>);
 
 impl ServeArgs {
-    /// The data directory, address and intervals: flag or environment, else file,
-    /// else default.
+    /// The data directory, address, retention and checkpoint intervals (`None`:
+    /// off): flag or environment, else file, else default.
     fn settings(&self) -> anyhow::Result<Settings> {
         let file = match &self.config {
             Some(path) => {
@@ -91,38 +75,38 @@ impl ServeArgs {
             }
             None => ConfigFile::default(),
         };
-        Ok(Settings {
-            data_dir: self
-                .data_dir
-                .clone()
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from("./cally-data")),
-            bind: self
-                .bind
-                .or(file.bind)
-                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
-            retention: interval(
-                self.retention_interval_secs
-                    .or(file.retention_interval_secs),
-                retention::DEFAULT_INTERVAL,
-            ),
-            checkpoints: interval(
-                self.checkpoint_interval_secs
-                    .or(file.checkpoint_interval_secs),
-                DEFAULT_CHECKPOINT_INTERVAL,
-            ),
-        })
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./cally-data"));
+        let bind = self
+            .bind
+            .or(file.bind)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+        let retention = match self
+            .retention_interval_secs
+            .or(file.retention_interval_secs)
+        {
+            Some(0) => None,
+            Some(secs) => Some(Duration::from_secs(secs)),
+            None => Some(retention::DEFAULT_INTERVAL),
+        };
+        let checkpoints = match self
+            .checkpoint_interval_secs
+            .or(file.checkpoint_interval_secs)
+        {
+            Some(0) => None,
+            Some(secs) => Some(Duration::from_secs(secs)),
+            None => Some(DEFAULT_CHECKPOINT_INTERVAL),
+        };
+        Ok((data_dir, bind, retention, checkpoints))
     }
 }
 
 /// Runs `cally serve` until Ctrl-C or SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let Settings {
-        data_dir,
-        bind,
-        retention: retention_interval,
-        checkpoints: checkpoint_interval,
-    } = args.settings()?;
+    let (data_dir, bind, retention_interval, checkpoint_interval) = args.settings()?;
     let (host, sqlite) = ApiHost::open(&data_dir, SandboxConfig::default()).await?;
 
     if let Some(key) = host.bootstrap_platform_admin().await? {
