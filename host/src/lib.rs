@@ -16,7 +16,8 @@
 //!   versions and the approval model.
 //! - [`consent`]: the consent model and [`consent::decide`], the one decision every
 //!   personal-data read, tag and message goes through (pure, no I/O).
-//! - [`audit`]: the hash-chained audit log, its group-commit writer, `verify`, export.
+//! - [`audit`]: the hash-chained audit log, its group-commit writer, `verify`, export,
+//!   and signed checkpoints of each chain head (host key outside the database).
 //! - [`store`]: sqlx persistence (SQLite now) behind the [`store::Store`] trait.
 //! - [`protocol`]: call events and actions as JSON, and the checks on plugin output.
 //! - [`ids`]: the one grammar every id is checked against where it enters.

@@ -1,4 +1,5 @@
-//! `/v1/audit` (reviewer): query, export and verify the tenant's hash-chained log.
+//! `/v1/audit` (reviewer): query, export and verify the tenant's hash-chained log, and
+//! fetch its chain head signed with the host key (a checkpoint to keep elsewhere).
 
 use std::sync::Arc;
 
@@ -6,11 +7,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::auth::Reviewers;
 use super::{ApiError, ApiHost, ApiQuery, Auth};
-use crate::audit::{self, AuditRecord, ExportFormat, VerifyReport};
+use crate::audit::{self, AuditRecord, Checkpoint, ExportFormat, VerifyReport};
 use crate::store::AuditFilter;
 
 /// The filters of `GET /v1/audit` and `/v1/audit/export` (which takes lead and
@@ -164,4 +165,61 @@ pub async fn verify(
         .await
         .map_err(|e| ApiError::internal(&e))?;
     Ok(Json(report))
+}
+
+/// The answer of `GET` and `POST /v1/audit/checkpoint`: the host's public key and the
+/// tenant's latest signed checkpoint, for a reviewer to keep outside the host.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CheckpointAnswer {
+    /// The host's checkpoint signing key, `ed25519:<64 hex digits>`: keep it with the
+    /// checkpoints and give it to `cally audit verify --public-key`.
+    pub public_key: String,
+    /// The tenant's latest checkpoint; `null` while its audit log is empty.
+    #[schema(required = true)]
+    pub checkpoint: Option<Checkpoint>,
+}
+
+/// `GET /v1/audit/checkpoint`: the tenant's latest signed checkpoint (the host signs
+/// every moved head on a schedule) and the host's public key.
+#[utoipa::path(
+    get,
+    path = "/audit/checkpoint",
+    tag = "audit",
+    operation_id = "latest_audit_checkpoint",
+    responses((status = 200, description = "The host's public key and the tenant's latest signed checkpoint (`null` if none was signed yet)", body = CheckpointAnswer)),
+    security(("api_key" = ["reviewer"])),
+)]
+pub async fn latest_checkpoint(
+    auth: Auth<Reviewers>,
+    State(host): State<Arc<ApiHost>>,
+) -> Json<CheckpointAnswer> {
+    Json(CheckpointAnswer {
+        public_key: host.checkpoints.public_key().to_string(),
+        checkpoint: host.checkpoints.latest(auth.tenant()).await,
+    })
+}
+
+/// `POST /v1/audit/checkpoint`: signs the tenant's chain head now, if it moved since
+/// the latest checkpoint, and answers as `GET`.
+#[utoipa::path(
+    post,
+    path = "/audit/checkpoint",
+    tag = "audit",
+    operation_id = "sign_audit_checkpoint",
+    responses((status = 200, description = "The host's public key and the tenant's checkpoint of its current head (`null` while its audit log is empty)", body = CheckpointAnswer)),
+    security(("api_key" = ["reviewer"])),
+)]
+pub async fn sign_checkpoint(
+    auth: Auth<Reviewers>,
+    State(host): State<Arc<ApiHost>>,
+) -> Result<Json<CheckpointAnswer>, ApiError> {
+    let checkpoint = host
+        .checkpoints
+        .checkpoint_tenant(host.store(), auth.tenant())
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
+    Ok(Json(CheckpointAnswer {
+        public_key: host.checkpoints.public_key().to_string(),
+        checkpoint,
+    }))
 }

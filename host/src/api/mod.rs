@@ -52,7 +52,7 @@ use utoipa::OpenApi as _;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
-use crate::audit::{AuditWriter, PseudonymKeyError, Pseudonymizer};
+use crate::audit::{AuditWriter, CheckpointError, CheckpointLog, PseudonymKeyError, Pseudonymizer};
 use crate::capabilities::gate::DataServices;
 use crate::component::{ArtifactKey, ArtifactKeyError, ArtifactStore, ComponentCache};
 use crate::sandbox::{Sandbox, SandboxConfig, SandboxError};
@@ -71,6 +71,10 @@ pub enum OpenError {
     /// be loaded or created.
     #[error(transparent)]
     ArtifactKey(#[from] ArtifactKeyError),
+    /// Occurs when the audit signing key or the checkpoint file cannot be loaded
+    /// (for example, a key file that group or others may read).
+    #[error(transparent)]
+    Checkpoints(#[from] CheckpointError),
     /// Occurs when the sandbox's engine cannot be built.
     #[error(transparent)]
     Sandbox(#[from] SandboxError),
@@ -104,14 +108,22 @@ pub struct ApiHost {
     pub calls: calls::LiveCalls,
     /// Counters behind `GET /metrics`.
     pub metrics: metrics::ApiMetrics,
+    /// The host's signing key and each tenant's latest signed chain head.
+    pub checkpoints: Arc<CheckpointLog>,
     /// API keys already looked up.
     keys: auth::KeyCache,
 }
 
 impl ApiHost {
-    /// A host over `services`, running plugins compiled by `cache`.
-    pub fn new(services: Arc<DataServices>, cache: Arc<ComponentCache>) -> Arc<Self> {
+    /// A host over `services`, running plugins compiled by `cache`, signing audit
+    /// checkpoints with `checkpoints`.
+    pub fn new(
+        services: Arc<DataServices>,
+        cache: Arc<ComponentCache>,
+        checkpoints: Arc<CheckpointLog>,
+    ) -> Arc<Self> {
         Arc::new(Self {
+            checkpoints,
             registry: PluginRegistry::new(services.store.clone(), cache.clone()),
             services,
             cache,
@@ -122,8 +134,9 @@ impl ApiHost {
     }
 
     /// Opens a host on `data_dir`: the SQLite store, the audit writer, the
-    /// pseudonym key, a sandbox with `config`, and precompiled artifacts under
-    /// `<data_dir>/artifacts`. Returns the SQLite store too, to close it at the end.
+    /// pseudonym key, the audit signing key and checkpoint file, a sandbox with
+    /// `config`, and precompiled artifacts under `<data_dir>/artifacts`. Returns the
+    /// SQLite store too, to close it at the end.
     pub async fn open(
         data_dir: &std::path::Path,
         config: SandboxConfig,
@@ -131,6 +144,7 @@ impl ApiHost {
         let sqlite = SqliteStore::open(data_dir).await?;
         let store: Arc<dyn Store> = Arc::new(sqlite.clone());
         let pseudonyms = Pseudonymizer::load_or_create(data_dir)?;
+        let checkpoints = Arc::new(CheckpointLog::open(data_dir)?);
         let audit = AuditWriter::spawn(store.clone());
         let sandbox = Sandbox::new(config)?;
         let artifact_key = ArtifactKey::load_or_create(data_dir)?;
@@ -143,7 +157,7 @@ impl ApiHost {
             audit,
             pseudonyms,
         });
-        Ok((Self::new(services, cache), sqlite))
+        Ok((Self::new(services, cache, checkpoints), sqlite))
     }
 
     /// The store.
@@ -209,6 +223,7 @@ fn documented_routes() -> OpenApiRouter<Arc<ApiHost>> {
         .routes(routes!(audit::query))
         .routes(routes!(audit::export))
         .routes(routes!(audit::verify))
+        .routes(routes!(audit::latest_checkpoint, audit::sign_checkpoint))
         .routes(routes!(openapi::serve_document));
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(healthz))

@@ -10,21 +10,38 @@
 //! - `writer.rs`: [`AuditWriter`], batching appends from all calls into one transaction.
 //! - `verify.rs`: [`verify`], [`verify_with_head`] and [`verify_tenant`].
 //! - `export.rs`: [`export`] as JSON lines or CSV.
+//! - `signing_key.rs`: [`HostSigningKey`], the host's Ed25519 key kept outside the
+//!   database, and [`PublicKey`].
+//! - `checkpoint.rs`: [`Checkpoint`], a tenant's chain head signed with that key, and
+//!   [`CheckpointCheck`], what a kept checkpoint says about the log as it is now.
+//! - `checkpoint_log.rs`: [`CheckpointLog`], the append-only checkpoint file, and
+//!   [`CheckpointSchedule`], which signs every head that moved.
 
+mod checkpoint;
+mod checkpoint_log;
 mod export;
 mod pseudonym;
 mod record;
+mod signing_key;
 mod verify;
 mod writer;
 
 #[cfg(test)]
 mod tests;
 
+pub use checkpoint::{CHECKPOINT_FORMAT, Checkpoint, CheckpointCheck, CheckpointProblem};
+pub use checkpoint_log::{
+    CHECKPOINT_FILE_NAME, CheckpointError, CheckpointLog, CheckpointSchedule,
+    DEFAULT_CHECKPOINT_INTERVAL, KeptCheckpoint, read_checkpoint_file,
+};
 pub use export::{ExportFormat, export};
 pub use pseudonym::{KEY_FILE_NAME, PseudonymKeyError, Pseudonymizer};
 pub use record::{
     AuditContext, AuditDecision, AuditEntry, AuditLabel, AuditRecord, AuditResource, GENESIS_HASH,
     UNDECLARED,
+};
+pub use signing_key::{
+    HostSigningKey, PublicKey, PublicKeyError, SIGNING_KEY_FILE_NAME, SigningKeyError,
 };
 pub use verify::{
     ChainProblem, ProblemKind, VerifyReport, verify, verify_tenant, verify_with_head,

@@ -4,8 +4,9 @@
 //!
 //! What this does not catch: the chain is unkeyed SHA-256 (anyone can check it), so
 //! someone with write access to the database who recomputes every hash after their
-//! edit, and moves the head to match, leaves a chain that verifies. Catching that needs
-//! the head anchored outside the database (or a keyed chain); that is future work.
+//! edit, and moves the head to match, leaves a chain that verifies; so does one who
+//! deletes the newest records together with the head row, or a tenant's whole chain.
+//! Signed checkpoints kept outside the database catch those ([`super::CheckpointCheck`]).
 
 use std::fmt;
 

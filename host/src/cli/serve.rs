@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use super::BadInput;
 use super::limits::SandboxArgs;
 use crate::api::{self, ApiHost};
+use crate::audit::{CheckpointSchedule, DEFAULT_CHECKPOINT_INTERVAL};
 use crate::retention;
 
 /// Arguments of `cally serve`. Each setting comes from its flag, else its
@@ -32,6 +33,11 @@ pub struct ServeArgs {
     /// [default: 3600].
     #[arg(long, env = "CALLY_RETENTION_INTERVAL_SECS")]
     retention_interval_secs: Option<u64>,
+    /// Seconds between signed audit checkpoints (each tenant's chain head that
+    /// moved, appended to <data-dir>/audit-checkpoints.jsonl); 0 turns the
+    /// schedule off [default: 60].
+    #[arg(long, env = "CALLY_CHECKPOINT_INTERVAL_SECS")]
+    checkpoint_interval_secs: Option<u64>,
     /// Also create the demo tenant: the bundled examples approved and active,
     /// a few leads with consents, and a key for each role (printed).
     #[arg(long)]
@@ -51,12 +57,17 @@ struct ConfigFile {
     bind: Option<SocketAddr>,
     /// See [`ServeArgs::retention_interval_secs`].
     retention_interval_secs: Option<u64>,
+    /// See [`ServeArgs::checkpoint_interval_secs`].
+    checkpoint_interval_secs: Option<u64>,
 }
 
+/// The data directory, address, retention interval and checkpoint interval.
+type Settings = (PathBuf, SocketAddr, Option<Duration>, Option<Duration>);
+
 impl ServeArgs {
-    /// The data directory, address and retention interval (`None`: off): flag
-    /// or environment, else file, else default.
-    fn settings(&self) -> anyhow::Result<(PathBuf, SocketAddr, Option<Duration>)> {
+    /// The data directory, address, retention and checkpoint intervals (`None`:
+    /// off): flag or environment, else file, else default.
+    fn settings(&self) -> anyhow::Result<Settings> {
         let file = match &self.config {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
@@ -84,13 +95,21 @@ impl ServeArgs {
             Some(secs) => Some(Duration::from_secs(secs)),
             None => Some(retention::DEFAULT_INTERVAL),
         };
-        Ok((data_dir, bind, retention))
+        let checkpoints = match self
+            .checkpoint_interval_secs
+            .or(file.checkpoint_interval_secs)
+        {
+            Some(0) => None,
+            Some(secs) => Some(Duration::from_secs(secs)),
+            None => Some(DEFAULT_CHECKPOINT_INTERVAL),
+        };
+        Ok((data_dir, bind, retention, checkpoints))
     }
 }
 
 /// Runs `cally serve` until Ctrl-C or SIGTERM.
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let (data_dir, bind, retention_interval) = args.settings()?;
+    let (data_dir, bind, retention_interval, checkpoint_interval) = args.settings()?;
     let sandbox = args
         .limits
         .config()
@@ -121,9 +140,19 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     println!("listening on http://{}", listener.local_addr()?);
     let schedule =
         retention_interval.map(|every| retention::Schedule::start(host.services.clone(), every));
-    api::serve(listener, host, shutdown).await?;
+    let checkpoints = checkpoint_interval.map(|every| {
+        CheckpointSchedule::start(host.checkpoints.clone(), host.services.store.clone(), every)
+    });
+    api::serve(listener, host.clone(), shutdown).await?;
     if let Some(schedule) = schedule {
         schedule.stop().await;
+    }
+    if let Some(checkpoints) = checkpoints {
+        checkpoints.stop().await;
+        // The heads as the last calls left them, signed before the host goes away.
+        if let Err(error) = host.checkpoints.checkpoint_all(host.store()).await {
+            eprintln!("cally: cannot sign the final audit checkpoints: {error}");
+        }
     }
     sqlite.close().await;
     eprintln!("cally: stopped");

@@ -21,6 +21,8 @@
 //! - `audit_cli`: `cally audit verify` finds edited, deleted, inserted and reordered records; export.
 //! - `audit_laundering`: a plugin that uses the lead's name and phone as preference keys
 //!   and tags leaves neither in the audit log, before or after the lead's erasure.
+//! - `audit_cli`: `cally audit verify` finds edited, deleted, inserted and reordered records; export;
+//!   with a signed checkpoint, a truncated log, a deleted tenant chain and a re-chained log.
 //! - `crash`: SIGKILL during many audited reads loses no audit record of a released value.
 //! - `api`: the HTTP API over a real socket: the walkthrough, 401/403/404 for every
 //!   endpoint, bad input, consent withdrawn mid-call, release state across a restart,
@@ -28,6 +30,8 @@
 //! - `api_inputs`: hostile input: transfers to raw numbers, ids with control
 //!   characters or shaped as options, formula cells in the CSV export, key
 //!   revocation and listing, consent limits, bounded refusals, forged log lines.
+//! - `api_checkpoint`: a reviewer fetches the tenant's signed audit checkpoint and the
+//!   host key; `cally audit verify --checkpoint` accepts what they kept.
 //! - `api_retention`: retention policy, purge on demand and on schedule (exactly the
 //!   old removed, audited, other tenants untouched); the lead's portability export.
 //! - `erasure`: after an erasure or a purge over HTTP, no file under a `cally serve`
@@ -43,6 +47,7 @@ mod data;
 
 mod api;
 mod api_inputs;
+mod api_checkpoint;
 mod api_retention;
 mod api_script;
 mod api_tagging;

@@ -44,7 +44,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
         (name = "rights", description = "Data subjects' rights: access report, restriction, erasure, portability export (tenant admin)."),
         (name = "retention", description = "The tenant's retention policy and purges (tenant admin)."),
         (name = "calls", description = "Live calls: start, post events, end, read (runtime)."),
-        (name = "audit", description = "The tenant's hash-chained audit log: query, export, verify (reviewer)."),
+        (name = "audit", description = "The tenant's hash-chained audit log: query, export, verify, and its chain head signed with the host key (reviewer)."),
         (name = "operations", description = "Health, metrics and this document; no key."),
     ),
     components(schemas(ProblemDocument)),

@@ -539,3 +539,23 @@ fn the_schema_checker_finds_drift() {
     problem["found"] = serde_json::json!("x");
     assert!(!misfits(&document, &chain, &problem, "p", &BTreeSet::new()).is_empty());
 }
+
+/// The answer of `GET`/`POST /v1/audit/checkpoint` fits its published schema, with
+/// a checkpoint and without one.
+#[test]
+fn the_checkpoint_answer_fits_its_published_schema() {
+    use crate::api::audit::CheckpointAnswer;
+    use crate::audit::{Checkpoint, HostSigningKey};
+    let document = json();
+    let key = HostSigningKey::from_secret([5; 32]);
+    let signed = Checkpoint::sign(&key, "acme", 7, &"ab".repeat(32), 1_764_000_000_000);
+    let mut found = Vec::new();
+    for checkpoint in [None, Some(signed)] {
+        let answer = CheckpointAnswer {
+            public_key: key.public_key().to_string(),
+            checkpoint,
+        };
+        found.extend(misfits_of(&document, &answer));
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
