@@ -447,8 +447,8 @@ impl DemoRun {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    /// SIGTERM, and the clean exit it must lead to. The server answers a
-    /// request first: its SIGTERM handler is installed only once it serves.
+    /// SIGTERM, and the clean exit it must lead to, once the server has
+    /// answered a request.
     async fn stop(mut self) {
         let health = reqwest::get(format!("{}/healthz", self.url)).await.unwrap();
         assert!(health.status().is_success());

@@ -409,3 +409,111 @@ async fn over_http_a_sleeping_tenant_cannot_hold_the_host() {
         .await;
     answers_soon("shutdown with live calls", server.stop()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_stops_cally_serve_cleanly_with_sleeping_calls_live() {
+    // A real `cally serve --demo` process: the demo tenant's developer
+    // uploads the sleeping plugin, a reviewer approves and activates it, the
+    // runtime starts calls whose plugin sleeps on every event. SIGTERM (sent
+    // right after the banner, with the calls live) must end them and exit 0.
+    use std::io::{BufRead, BufReader};
+
+    use reqwest::Method;
+    use serde_json::{Value, json};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cally-e2e"))
+        .args(["serve", "--demo", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .expect("start cally serve");
+    let mut keys = std::collections::HashMap::new();
+    let mut url = String::new();
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(address) = line.strip_prefix("listening on ") {
+            url = address.to_owned();
+            break;
+        } else if let Some(rest) = line.strip_prefix("  ") {
+            let (role, key) = rest.split_once(' ').unwrap();
+            keys.insert(role.to_owned(), key.trim().to_owned());
+        }
+    }
+    let client = reqwest::Client::new();
+    let call = async |role: &str, method: Method, path: &str, body: Value| -> Value {
+        let response = client
+            .request(method, format!("{url}{path}"))
+            .bearer_auth(&keys[role])
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {body:#}");
+        body
+    };
+    let (component, manifest) = waits_plugin();
+    use base64::Engine as _;
+    let upload = json!({
+        "manifest": manifest,
+        "component_base64": base64::engine::general_purpose::STANDARD.encode(&component),
+    });
+    call("developer", Method::POST, "/v1/plugins", upload).await;
+    let base = "/v1/plugins/waits/versions/0.1.0";
+    let report = call(
+        "reviewer",
+        Method::GET,
+        &format!("{base}/inspect"),
+        Value::Null,
+    )
+    .await;
+    let digests = json!({
+        "component_digest": report["component_digest"],
+        "manifest_digest": report["manifest_digest"],
+    });
+    call(
+        "reviewer",
+        Method::POST,
+        &format!("{base}/approve"),
+        digests,
+    )
+    .await;
+    call(
+        "reviewer",
+        Method::POST,
+        &format!("{base}/activate"),
+        Value::Null,
+    )
+    .await;
+    for n in 0..3 {
+        let call_id = format!("sleepy-{n}");
+        let start = json!({"plugin": "waits", "call_id": call_id, "direction": "inbound", "locale": "en-US"});
+        call("runtime", Method::POST, "/v1/calls", start).await;
+        let sleep =
+            json!({"type": "speech", "text": "sleep 100000", "confidence": 0.9, "final": true});
+        let path = format!("/v1/calls/{call_id}/events");
+        let outcome = answers_soon(
+            "a sleeping call's event",
+            call("runtime", Method::POST, &path, sleep),
+        )
+        .await;
+        assert_eq!(outcome["actions"][0]["text"], "woke", "{outcome:#}");
+    }
+
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let exited = answers_soon(
+        "cally serve after SIGTERM",
+        tokio::task::spawn_blocking(move || child.wait()),
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(exited.success(), "cally serve exited with {exited}");
+}

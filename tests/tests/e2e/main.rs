@@ -46,8 +46,8 @@ mod common;
 mod data;
 
 mod api;
-mod api_inputs;
 mod api_checkpoint;
+mod api_inputs;
 mod api_retention;
 mod api_script;
 mod api_tagging;
