@@ -4,8 +4,9 @@
 //!
 //! Start at [`session`]: a call's plugin instance, fed events, returning actions.
 //!
-//! - [`sandbox`]: the wasmtime engine, its pool and the limits every plugin runs under;
-//!   the WASI context that grants nothing.
+//! - [`sandbox`]: the wasmtime engine, its pool and the limits every plugin runs under:
+//!   admission before instantiation (per-tenant caps, the host's memory budget), each
+//!   event's CPU-time and host-call budget; the WASI context that grants nothing.
 //! - [`component`]: bytes to runnable plugin: imports/exports read from the binary,
 //!   compilation, the in-memory cache and precompiled artifacts on disk.
 //! - [`session`]: one call (a fresh instance per call, one task per call), lead-tagger
