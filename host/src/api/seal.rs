@@ -252,3 +252,198 @@ pub async fn seal_at_upgrade(
         events: events.len(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{ReleaseEventKind, SqliteStore};
+
+    fn key(byte: u8) -> ApprovalKey {
+        ApprovalKey::from_bytes([byte; KEY_LEN])
+    }
+
+    fn upload() -> StoredPluginVersion {
+        StoredPluginVersion {
+            tenant: "acme".into(),
+            plugin: "greeter".into(),
+            version: "1.0.0".into(),
+            world: "call-flow".into(),
+            component: vec![0, 97, 115, 109],
+            manifest: "name = \"greeter\"".into(),
+            component_digest: "sha256:c".into(),
+            manifest_digest: "sha256:m".into(),
+            uploaded_by: "dev@acme".into(),
+            uploaded_at_ms: 4,
+            mac: None,
+        }
+    }
+
+    fn approval() -> ReleaseEvent {
+        ReleaseEvent {
+            tenant: "acme".into(),
+            plugin: "greeter".into(),
+            kind: ReleaseEventKind::Approve,
+            version: Some("1.0.0".into()),
+            actor: "rita@acme".into(),
+            component_digest: Some("sha256:c".into()),
+            manifest_digest: Some("sha256:m".into()),
+            at_ms: 5,
+            mac: None,
+        }
+    }
+
+    #[test]
+    fn every_field_that_binds_a_version_is_under_the_mac() {
+        let key = key(1);
+        let mut row = upload();
+        assert_eq!(key.check_upload(&row), Err(SealFault::Missing));
+        row.mac = Some(key.seal_upload(&row));
+        assert_eq!(key.check_upload(&row), Ok(()));
+        // The bytes are not under it (their digests are, and are checked
+        // against the bytes at each load).
+        let rebuilt = StoredPluginVersion {
+            component: vec![1],
+            ..row.clone()
+        };
+        assert_eq!(key.check_upload(&rebuilt), Ok(()));
+        let edits: [fn(&mut StoredPluginVersion); 8] = [
+            |r| r.tenant = "other".into(),
+            |r| r.plugin = "other".into(),
+            |r| r.version = "1.0.1".into(),
+            |r| r.world = "lead-tagger".into(),
+            |r| r.component_digest = "sha256:x".into(),
+            |r| r.manifest_digest = "sha256:x".into(),
+            |r| r.uploaded_by = "mallory".into(),
+            |r| r.uploaded_at_ms = 6,
+        ];
+        for edit in edits {
+            let mut edited = row.clone();
+            edit(&mut edited);
+            assert_eq!(
+                key.check_upload(&edited),
+                Err(SealFault::Wrong),
+                "{edited:?}"
+            );
+        }
+        // Another host's key, and a MAC that is not hex.
+        assert_eq!(self::key(2).check_upload(&row), Err(SealFault::Wrong));
+        row.mac = Some("not hex".into());
+        assert_eq!(key.check_upload(&row), Err(SealFault::Wrong));
+    }
+
+    #[test]
+    fn a_decision_cannot_be_moved_to_another_version_plugin_tenant_or_kind() {
+        let key = key(1);
+        let mut event = approval();
+        event.mac = Some(key.seal_event(&event));
+        assert_eq!(key.check_event(&event), Ok(()));
+        let edits: [fn(&mut ReleaseEvent); 9] = [
+            |e| e.tenant = "other".into(),
+            |e| e.plugin = "other".into(),
+            |e| e.kind = ReleaseEventKind::Activate,
+            |e| e.version = Some("1.1.0".into()),
+            |e| e.actor = "mallory".into(),
+            |e| e.component_digest = Some("sha256:x".into()),
+            |e| e.manifest_digest = None,
+            |e| e.manifest_digest = Some(String::new()),
+            |e| e.at_ms = 6,
+        ];
+        for edit in edits {
+            let mut edited = event.clone();
+            edit(&mut edited);
+            assert_eq!(
+                key.check_event(&edited),
+                Err(SealFault::Wrong),
+                "{edited:?}"
+            );
+        }
+        // An upload's MAC is not a decision's, even over the same strings.
+        let mut row = upload();
+        row.mac = event.mac.clone();
+        assert_eq!(key.check_upload(&row), Err(SealFault::Wrong));
+    }
+
+    #[test]
+    fn the_refusal_names_the_record_and_what_to_do() {
+        let error = SealError {
+            plugin: "greeter".into(),
+            version: semver::Version::new(1, 0, 0),
+            record: "its approval by rita@acme at 5 ms".into(),
+            fault: SealFault::Wrong,
+        };
+        assert_eq!(
+            error.to_string(),
+            "plugin greeter version 1.0.0 is refused: the record of its approval by rita@acme at 5 ms has a wrong MAC under this host's approval key (approval.key): its tenant, plugin, version, digests, reviewer or time were changed, or it was copied from another record, by someone without the key. Restore the database from a backup taken before the change, or upload the reviewed bytes as a new version for review"
+        );
+    }
+
+    /// A store holding one upload and its approval, without MACs (as written
+    /// before the upgrade).
+    async fn unsigned_store(dir: &Path) -> SqliteStore {
+        let store = SqliteStore::open(dir).await.unwrap();
+        store.insert_plugin_version(&upload()).await.unwrap();
+        store.append_release_event(&approval()).await.unwrap();
+        store
+    }
+
+    #[tokio::test]
+    async fn records_from_before_the_upgrade_are_signed_only_by_the_start_that_creates_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = unsigned_store(dir.path()).await;
+        let key = ApprovalKey::load_or_create(dir.path()).unwrap();
+        assert!(key.created());
+        assert_eq!(
+            seal_at_upgrade(&store, &key).await.unwrap(),
+            UpgradeSeal::Signed {
+                uploads: 1,
+                events: 1
+            }
+        );
+        let rows = store.plugin_versions("acme", "greeter").await.unwrap();
+        assert_eq!(key.check_upload(&rows[0]), Ok(()));
+        let events = store.release_events("acme", "greeter").await.unwrap();
+        assert_eq!(key.check_event(&events[0]), Ok(()));
+        assert_eq!(
+            seal_at_upgrade(&store, &key).await.unwrap(),
+            UpgradeSeal::NothingUnsigned
+        );
+
+        // Later (the key file exists): a record written without a MAC stays so.
+        let again = ApprovalKey::load_or_create(dir.path()).unwrap();
+        assert!(!again.created());
+        let forged = ReleaseEvent {
+            kind: ReleaseEventKind::Activate,
+            ..approval()
+        };
+        store.append_release_event(&forged).await.unwrap();
+        assert_eq!(
+            seal_at_upgrade(&store, &again).await.unwrap(),
+            UpgradeSeal::LeftUnsigned { records: 1 }
+        );
+        let events = store.release_events("acme", "greeter").await.unwrap();
+        assert_eq!(events[1].mac, None);
+    }
+
+    #[tokio::test]
+    async fn a_new_key_over_records_signed_under_an_earlier_one_signs_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = unsigned_store(dir.path()).await;
+        let first = ApprovalKey::load_or_create(dir.path()).unwrap();
+        seal_at_upgrade(&store, &first).await.unwrap();
+        // The key file is lost, and an insider adds an unsigned approval.
+        std::fs::remove_file(dir.path().join(APPROVAL_KEY_FILE)).unwrap();
+        let forged = ReleaseEvent {
+            version: Some("1.1.0".into()),
+            ..approval()
+        };
+        store.append_release_event(&forged).await.unwrap();
+        let second = ApprovalKey::load_or_create(dir.path()).unwrap();
+        assert!(second.created());
+        assert_eq!(
+            seal_at_upgrade(&store, &second).await.unwrap(),
+            UpgradeSeal::LeftUnsigned { records: 1 }
+        );
+        let events = store.release_events("acme", "greeter").await.unwrap();
+        assert_eq!(events[1].mac, None);
+    }
+}
