@@ -21,6 +21,8 @@
 //!   and signed checkpoints of each chain head (host key outside the database).
 //! - [`store`]: sqlx persistence (SQLite now) behind the [`store::Store`] trait.
 //! - [`protocol`]: call events and actions as JSON, and the checks on plugin output.
+//! - [`host_key`]: the 0600 key files under the data directory that MAC what the host
+//!   writes where an insider could edit it (artifacts, approval records).
 //! - [`ids`]: the one grammar every id is checked against where it enters.
 //! - [`simulate`]: the local runner behind `cally simulate`.
 //! - [`examples`]: the example plugins bundled into the binary.
@@ -40,6 +42,7 @@ pub mod component;
 pub mod consent;
 pub mod examples;
 pub mod histogram;
+pub mod host_key;
 pub mod ids;
 pub mod manifest;
 pub mod protocol;

@@ -12,7 +12,6 @@ use super::tagging::{self, CallFacts, TaggerResult};
 use super::{ApiError, ApiHost};
 use crate::capabilities::gate::{CallScope, DataGate, Declared};
 use crate::component::World;
-use crate::manifest::BindingError;
 use crate::protocol::{CallEvent, CallStarted, Direction, EndReason};
 use crate::session::{
     CallOptions, CallRecord, CallSession, EventOutcome, FlowInstance, PluginFailure, now_ms,
@@ -272,7 +271,7 @@ async fn refused(
     host: &ApiHost,
     tenant: &str,
     request: StartCall,
-    refusal: Box<BindingError>,
+    refusal: Box<super::seal::Refusal>,
 ) -> Result<CallStartedView, ApiError> {
     tracing::error!(tenant, call_id = %request.call_id, plugin = %request.plugin, %refusal, "call refused its plugin version; performing the default fallback");
     let stored_digest = host
@@ -281,7 +280,7 @@ async fn refused(
         .await?
         .versions
         .into_iter()
-        .find(|v| v.version == refusal.version.to_string())
+        .find(|v| v.version == refusal.version().to_string())
         .map(|v| v.component_digest)
         .unwrap_or_default();
     let failure = PluginFailure::Instantiation {
@@ -294,7 +293,7 @@ async fn refused(
             tenant: tenant.to_owned(),
             call_id: request.call_id.clone(),
             plugin: request.plugin.clone(),
-            plugin_version: refusal.version.to_string(),
+            plugin_version: refusal.version().to_string(),
             component_digest: stored_digest.clone(),
             lead_id: request.lead_id.clone(),
             started_at_ms: now_ms() as i64,
@@ -338,7 +337,7 @@ async fn refused(
     Ok(CallStartedView {
         call_id: request.call_id,
         plugin: request.plugin,
-        plugin_version: refusal.version.to_string(),
+        plugin_version: refusal.version().to_string(),
         component_digest: stored_digest,
         outcome,
     })

@@ -6,6 +6,7 @@
 //! - `error.rs`: [`ApiError`], the `application/problem+json` answer to every error.
 //! - `extract.rs`: JSON, path and query extractors rejecting with [`ApiError`].
 //! - `registry.rs`: [`PluginRegistry`], uploads and the persisted approval state.
+//! - `seal.rs`: the approval key and the MACs on the records that bind a version.
 //! - `calls.rs`: live calls, one [`crate::session::CallSession`] each.
 //! - `tenants.rs`, `plugins.rs`, `leads.rs`, `rights.rs`, `audit.rs`,
 //!   `retention.rs`, `portability.rs`: the handlers, thin: parse, call the library, format.
@@ -31,6 +32,7 @@ mod portability;
 pub mod registry;
 mod retention;
 mod rights;
+pub mod seal;
 pub mod tagging;
 mod tenants;
 
@@ -54,9 +56,11 @@ use utoipa_axum::routes;
 
 use crate::audit::{AuditWriter, CheckpointError, CheckpointLog, PseudonymKeyError, Pseudonymizer};
 use crate::capabilities::gate::DataServices;
-use crate::component::{ArtifactKey, ArtifactKeyError, ArtifactStore, ComponentCache};
+use crate::component::{ArtifactKey, ArtifactStore, ComponentCache};
+use crate::host_key::HostKeyError;
 use crate::sandbox::{Sandbox, SandboxConfig, SandboxError};
 use crate::store::{SqliteStore, Store, StoreError};
+use seal::ApprovalKey;
 
 /// Occurs when a host cannot be opened on its data directory.
 #[derive(Debug, thiserror::Error)]
@@ -67,10 +71,10 @@ pub enum OpenError {
     /// Occurs when the pseudonym key cannot be loaded or created.
     #[error(transparent)]
     PseudonymKey(#[from] PseudonymKeyError),
-    /// Occurs when the key that authenticates precompiled artifacts cannot
+    /// Occurs when a host key (the artifact key, the approval key) cannot
     /// be loaded or created.
     #[error(transparent)]
-    ArtifactKey(#[from] ArtifactKeyError),
+    HostKey(#[from] HostKeyError),
     /// Occurs when the audit signing key or the checkpoint file cannot be loaded
     /// (for example, a key file that group or others may read).
     #[error(transparent)]
@@ -115,16 +119,18 @@ pub struct ApiHost {
 }
 
 impl ApiHost {
-    /// A host over `services`, running plugins compiled by `cache`, signing audit
+    /// A host over `services`, running plugins compiled by `cache`, with
+    /// release records signed and checked under `approval_key`, signing audit
     /// checkpoints with `checkpoints`.
     pub fn new(
         services: Arc<DataServices>,
         cache: Arc<ComponentCache>,
+        approval_key: ApprovalKey,
         checkpoints: Arc<CheckpointLog>,
     ) -> Arc<Self> {
         Arc::new(Self {
             checkpoints,
-            registry: PluginRegistry::new(services.store.clone(), cache.clone()),
+            registry: PluginRegistry::new(services.store.clone(), cache.clone(), approval_key),
             services,
             cache,
             calls: calls::LiveCalls::default(),
@@ -135,8 +141,10 @@ impl ApiHost {
 
     /// Opens a host on `data_dir`: the SQLite store, the audit writer, the
     /// pseudonym key, the audit signing key and checkpoint file, a sandbox with
-    /// `config`, and precompiled artifacts under `<data_dir>/artifacts`. Returns the
-    /// SQLite store too, to close it at the end.
+    /// `config`, precompiled artifacts under `<data_dir>/artifacts`, and the
+    /// approval key (signing, at the start that creates it, the release records
+    /// written before records were signed; see [`seal::seal_at_upgrade`]).
+    /// Returns the SQLite store too, to close it at the end.
     pub async fn open(
         data_dir: &std::path::Path,
         config: SandboxConfig,
@@ -152,12 +160,14 @@ impl ApiHost {
         let artifacts = ArtifactStore::open(&path, sandbox.engine(), artifact_key)
             .map_err(|source| OpenError::Artifacts { path, source })?;
         let cache = Arc::new(ComponentCache::new(sandbox, Some(artifacts)));
+        let approval_key = ApprovalKey::load_or_create(data_dir)?;
+        seal::seal_at_upgrade(store.as_ref(), &approval_key).await?;
         let services = Arc::new(DataServices {
             store,
             audit,
             pseudonyms,
         });
-        Ok((Self::new(services, cache, checkpoints), sqlite))
+        Ok((Self::new(services, cache, approval_key, checkpoints), sqlite))
     }
 
     /// The store.

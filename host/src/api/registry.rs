@@ -14,6 +14,12 @@
 //! upload and at its approval ([`check_binding`]). A version whose bytes changed
 //! is refused: it never runs, a call to it gets the default fallback, and the
 //! reason names the digest expected and the one found.
+//!
+//! And the records that say so are the host's: each upload row and reviewer
+//! decision carries a MAC under the host's approval key ([`ApprovalKey`],
+//! outside the database), set when the host writes it and checked at the same
+//! load, so bytes rewritten together with every digest recorded for them, or
+//! an approval copied to another version, refuse the version too ([`SealError`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,13 +27,13 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::Mutex;
 
+use super::seal::{ApprovalKey, Refusal, SealError};
 use crate::component::{
     ComponentCache, ComponentDigest, ComponentError, ComponentInterface, World,
 };
 use crate::manifest::{
-    self, Approval, ApprovalError, BindingError, BoundDigests, DigestKind, InspectReport, Manifest,
-    ManifestDiff, ManifestDigest, ManifestErrors, PluginReleases, Problem, ReleaseState,
-    check_binding,
+    self, Approval, ApprovalError, BoundDigests, DigestKind, InspectReport, Manifest, ManifestDiff,
+    ManifestDigest, ManifestErrors, PluginReleases, Problem, ReleaseState, check_binding,
 };
 use crate::sandbox::SandboxConfig;
 use crate::store::{ReleaseEvent, ReleaseEventKind, Store, StoreError, StoredPluginVersion};
@@ -62,9 +68,10 @@ pub enum RegistryError {
     #[error(transparent)]
     Approval(#[from] ApprovalError),
     /// Occurs when a version's stored bytes are not the bytes recorded at its
-    /// upload or approval: it is refused and never runs.
+    /// upload or approval, or a record that binds it is not signed by this
+    /// host: it is refused and never runs.
     #[error(transparent)]
-    Refused(#[from] Box<BindingError>),
+    Refused(#[from] Box<Refusal>),
     /// Occurs when the store fails.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -125,8 +132,9 @@ pub struct VersionView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub approved_at_ms: Option<i64>,
     /// Set when the version is refused because its stored bytes are not the
-    /// bytes recorded at its upload or approval; names both digests. A refused
-    /// version never runs.
+    /// bytes recorded at its upload or approval (names both digests), or a
+    /// record that binds it has a missing or wrong MAC (names the record). A
+    /// refused version never runs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub refused: Option<String>,
 }
@@ -147,8 +155,9 @@ pub struct PluginView {
 struct PluginEntry {
     releases: PluginReleases,
     versions: HashMap<semver::Version, Arc<PluginVersion>>,
-    /// Versions whose stored bytes failed [`check_binding`] when loaded.
-    refused: HashMap<semver::Version, Box<BindingError>>,
+    /// Versions refused when loaded: a record binding them failed its MAC,
+    /// or their stored bytes failed [`check_binding`].
+    refused: HashMap<semver::Version, Box<Refusal>>,
 }
 
 impl PluginEntry {
@@ -222,17 +231,21 @@ fn diff_versions(
 pub struct PluginRegistry {
     store: Arc<dyn Store>,
     cache: Arc<ComponentCache>,
+    /// Signs the records this registry writes and checks those it reads.
+    key: ApprovalKey,
     /// Loaded plugins by (tenant, plugin). One lock for all: plugin changes are
     /// rare, and holding it across the store write keeps them in order.
     plugins: Mutex<HashMap<(String, String), PluginEntry>>,
 }
 
 impl PluginRegistry {
-    /// A registry over `store`, compiling uploads with `cache`.
-    pub fn new(store: Arc<dyn Store>, cache: Arc<ComponentCache>) -> Self {
+    /// A registry over `store`, compiling uploads with `cache`, signing and
+    /// checking release records with `key`.
+    pub fn new(store: Arc<dyn Store>, cache: Arc<ComponentCache>, key: ApprovalKey) -> Self {
         Self {
             store,
             cache,
+            key,
             plugins: Mutex::new(HashMap::new()),
         }
     }
@@ -319,20 +332,21 @@ impl PluginRegistry {
             version.component_digest.clone(),
             version.manifest_digest.clone(),
         )?;
-        self.store
-            .insert_plugin_version(&StoredPluginVersion {
-                tenant: tenant.to_owned(),
-                plugin: name.clone(),
-                version: version.manifest.version.to_string(),
-                world: version.manifest.world.name().to_owned(),
-                component: version.component.to_vec(),
-                manifest: version.manifest_text.clone(),
-                component_digest: version.component_digest.to_string(),
-                manifest_digest: version.manifest_digest.to_string(),
-                uploaded_by: version.uploaded_by.clone(),
-                uploaded_at_ms: version.uploaded_at_ms,
-            })
-            .await?;
+        let mut row = StoredPluginVersion {
+            tenant: tenant.to_owned(),
+            plugin: name.clone(),
+            version: version.manifest.version.to_string(),
+            world: version.manifest.world.name().to_owned(),
+            component: version.component.to_vec(),
+            manifest: version.manifest_text.clone(),
+            component_digest: version.component_digest.to_string(),
+            manifest_digest: version.manifest_digest.to_string(),
+            uploaded_by: version.uploaded_by.clone(),
+            uploaded_at_ms: version.uploaded_at_ms,
+            mac: None,
+        };
+        row.mac = Some(self.key.seal_upload(&row));
+        self.store.insert_plugin_version(&row).await?;
         let number = version.manifest.version.clone();
         entry.versions.insert(number.clone(), Arc::new(version));
         let view = entry.view(&name);
@@ -489,7 +503,7 @@ impl PluginRegistry {
             ReleaseEventKind::Activate,
             Some(version),
             reviewer,
-            None,
+            Some(new.as_ref()),
             at_ms,
         )
         .await?;
@@ -565,21 +579,22 @@ impl PluginRegistry {
         kind: ReleaseEventKind,
         version: Option<&semver::Version>,
         actor: &str,
-        approved: Option<&PluginVersion>,
+        bound: Option<&PluginVersion>,
         at_ms: i64,
     ) -> Result<(), RegistryError> {
-        self.store
-            .append_release_event(&ReleaseEvent {
-                tenant: tenant.to_owned(),
-                plugin: plugin.to_owned(),
-                kind,
-                version: version.map(|v| v.to_string()),
-                actor: actor.to_owned(),
-                component_digest: approved.map(|v| v.component_digest.to_string()),
-                manifest_digest: approved.map(|v| v.manifest_digest.to_string()),
-                at_ms,
-            })
-            .await?;
+        let mut event = ReleaseEvent {
+            tenant: tenant.to_owned(),
+            plugin: plugin.to_owned(),
+            kind,
+            version: version.map(|v| v.to_string()),
+            actor: actor.to_owned(),
+            component_digest: bound.map(|v| v.component_digest.to_string()),
+            manifest_digest: bound.map(|v| v.manifest_digest.to_string()),
+            at_ms,
+            mac: None,
+        };
+        event.mac = Some(self.key.seal_event(&event));
+        self.store.append_release_event(&event).await?;
         Ok(())
     }
 
@@ -627,10 +642,24 @@ impl PluginRegistry {
             refused: HashMap::new(),
         };
         // What each version's bytes must still hash to: the digests recorded
-        // at each approval, then at its upload (checked in that order).
+        // at each approval and activation, then at its upload (checked in
+        // that order).
         let mut uploaded: HashMap<semver::Version, BoundDigests> = HashMap::new();
         let mut bound: HashMap<semver::Version, Vec<BoundDigests>> = HashMap::new();
+        // The first record binding each version whose MAC failed.
+        let mut unsigned: HashMap<semver::Version, SealError> = HashMap::new();
+        let mut seal_failed = |version: &semver::Version, record: String, fault| {
+            unsigned
+                .entry(version.clone())
+                .or_insert_with(|| SealError {
+                    plugin: plugin.to_owned(),
+                    version: version.clone(),
+                    record,
+                    fault,
+                });
+        };
         for row in stored {
+            let upload_seal = self.key.check_upload(&row);
             let source = format!("{plugin} {} (stored)", row.version);
             let mut manifest =
                 Manifest::parse(&row.manifest, &source).map_err(|e| replay(e.to_string()))?;
@@ -641,6 +670,13 @@ impl PluginRegistry {
             let number = semver::Version::parse(&row.version)
                 .map_err(|e| replay(format!("version '{}': {e}", row.version)))?;
             manifest.version = number;
+            if let Err(fault) = upload_seal {
+                seal_failed(
+                    &manifest.version,
+                    format!("its upload by {}", row.uploaded_by),
+                    fault,
+                );
+            }
             let interface =
                 ComponentInterface::read(&row.component).map_err(|e| replay(e.to_string()))?;
             uploaded.insert(
@@ -674,6 +710,7 @@ impl PluginRegistry {
                 .insert(version.manifest.version.clone(), Arc::new(version));
         }
         for event in self.store.release_events(tenant, plugin).await? {
+            let event_seal = self.key.check_event(&event);
             let version = match &event.version {
                 Some(text) => Some(
                     semver::Version::parse(text)
@@ -690,17 +727,33 @@ impl PluginRegistry {
                 ),
                 None => None,
             };
-            if let (ReleaseEventKind::Approve, Some(version)) = (event.kind, &version) {
-                // An approval without digests binds nothing that can match.
-                let none = || "none recorded".to_owned();
-                bound
-                    .entry(version.clone())
-                    .or_default()
-                    .push(BoundDigests {
-                        bound_at: format!("approved by {}", event.actor),
-                        component: event.component_digest.clone().unwrap_or_else(none),
-                        manifest: event.manifest_digest.clone().unwrap_or_else(none),
-                    });
+            let none = || "none recorded".to_owned();
+            match (event.kind, &version) {
+                (ReleaseEventKind::Approve, Some(version)) => {
+                    // An approval without digests binds nothing that can match.
+                    bound
+                        .entry(version.clone())
+                        .or_default()
+                        .push(BoundDigests {
+                            bound_at: format!("approved by {}", event.actor),
+                            component: event.component_digest.clone().unwrap_or_else(none),
+                            manifest: event.manifest_digest.clone().unwrap_or_else(none),
+                        });
+                }
+                // Activations record the digests activated (older ones: none).
+                (ReleaseEventKind::Activate, Some(version))
+                    if event.component_digest.is_some() || event.manifest_digest.is_some() =>
+                {
+                    bound
+                        .entry(version.clone())
+                        .or_default()
+                        .push(BoundDigests {
+                            bound_at: format!("activated by {}", event.actor),
+                            component: event.component_digest.clone().unwrap_or_else(none),
+                            manifest: event.manifest_digest.clone().unwrap_or_else(none),
+                        });
+                }
+                _ => {}
             }
             let outcome = match (event.kind, version, contents) {
                 (ReleaseEventKind::Approve, Some(version), Some(contents)) => entry
@@ -714,14 +767,20 @@ impl PluginRegistry {
                             approved_at_ms: event.at_ms,
                         },
                     )
-                    .map(|_| ()),
+                    .map(|_| Some(version)),
                 (ReleaseEventKind::Activate, Some(version), Some(contents)) => {
                     let diff = entry
                         .active()
                         .map(|active| diff_versions(active, &contents, self.platform()));
-                    entry.releases.activate(&version, diff.as_ref()).map(|_| ())
+                    entry
+                        .releases
+                        .activate(&version, diff.as_ref())
+                        .map(|_| Some(version))
                 }
-                (ReleaseEventKind::RollBack, None, None) => entry.releases.roll_back().map(|_| ()),
+                (ReleaseEventKind::RollBack, None, None) => entry
+                    .releases
+                    .roll_back()
+                    .map(|back| Some(back.version.clone())),
                 (kind, _, _) => {
                     return Err(replay(format!(
                         "a {} event with a wrong version",
@@ -729,21 +788,39 @@ impl PluginRegistry {
                     )));
                 }
             };
-            outcome.map_err(|e| replay(e.to_string()))?;
+            let affected = outcome.map_err(|e| replay(e.to_string()))?;
+            if let Err(fault) = event_seal {
+                // A roll-back names no version: the one it made active is refused.
+                let what = match event.kind {
+                    ReleaseEventKind::Approve => "approval",
+                    ReleaseEventKind::Activate => "activation",
+                    ReleaseEventKind::RollBack => "roll-back to it",
+                };
+                let record = format!("its {what} by {} at {} ms", event.actor, event.at_ms);
+                if let Some(version) = affected.as_ref() {
+                    seal_failed(version, record, fault);
+                }
+            }
         }
         for (number, version) in &entry.versions {
             let mut expected = bound.remove(number).unwrap_or_default();
             expected.extend(uploaded.remove(number));
-            if let Err(refusal) = check_binding(
+            // Bytes that differ from a recorded digest are named first (both
+            // digests); bytes that match records the host did not sign, next.
+            let changed = check_binding(
                 plugin,
                 number,
                 &expected,
                 &version.component_digest,
                 &version.manifest_digest,
-            ) {
-                tracing::error!(tenant, plugin, version = %number, %refusal, "refusing a plugin version whose stored bytes changed after review");
-                entry.refused.insert(number.clone(), refusal);
-            }
+            );
+            let refusal = match (changed, unsigned.remove(number)) {
+                (Err(changed), _) => Refusal::Bytes(*changed),
+                (Ok(()), Some(unsigned)) => Refusal::Seal(unsigned),
+                (Ok(()), None) => continue,
+            };
+            tracing::error!(tenant, plugin, version = %number, %refusal, "refusing a plugin version whose bytes or release records changed after review");
+            entry.refused.insert(number.clone(), Box::new(refusal));
         }
         Ok(entry)
     }

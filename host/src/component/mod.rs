@@ -9,7 +9,7 @@ mod artifacts;
 mod digest;
 mod interface;
 
-pub use artifact_key::{ARTIFACT_KEY_FILE, ArtifactKey, ArtifactKeyError};
+pub use artifact_key::{ARTIFACT_KEY_FILE, ArtifactKey};
 pub use artifacts::{ArtifactLoad, ArtifactStore};
 pub use digest::ComponentDigest;
 pub use interface::{ComponentInterface, World};

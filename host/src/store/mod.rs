@@ -560,6 +560,10 @@ pub struct StoredPluginVersion {
     pub uploaded_by: String,
     /// Host clock at upload.
     pub uploaded_at_ms: i64,
+    /// Hex HMAC over every field above but the bytes (their digests stand for
+    /// them), under the host's approval key; `None` in rows written before
+    /// records were signed.
+    pub mac: Option<String>,
 }
 
 /// What a reviewer did to a plugin.
@@ -622,6 +626,24 @@ pub struct ReleaseEvent {
     pub manifest_digest: Option<String>,
     /// Host clock.
     pub at_ms: i64,
+    /// Hex HMAC over every field above, under the host's approval key; `None`
+    /// in rows written before records were signed.
+    #[serde(skip)]
+    pub mac: Option<String>,
+}
+
+/// The release records (uploads and reviewer decisions, of every tenant) that
+/// carry no MAC yet, by row id, and how many do carry one: what the first start
+/// after the upgrade that added MACs signs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UnsealedReleaseRecords {
+    /// Upload rows without a MAC; their `component` is left empty (a MAC
+    /// covers the component's digest, not its bytes).
+    pub uploads: Vec<(i64, StoredPluginVersion)>,
+    /// Reviewer decisions without a MAC.
+    pub events: Vec<(i64, ReleaseEvent)>,
+    /// How many upload rows and reviewer decisions have a MAC.
+    pub sealed: u64,
 }
 
 /// A tenant's retention policy: how many days ended calls (with their stored
@@ -843,6 +865,18 @@ pub trait Store: Send + Sync + 'static {
         tenant: &str,
         plugin: &str,
     ) -> Result<Vec<ReleaseEvent>, StoreError>;
+
+    /// Every upload row and reviewer decision, of every tenant, that has no
+    /// MAC, and how many have one.
+    async fn unsealed_release_records(&self) -> Result<UnsealedReleaseRecords, StoreError>;
+
+    /// Sets the MAC of each upload row and reviewer decision named by id, in
+    /// ONE transaction, only where none is set; returns how many were set.
+    async fn seal_release_records(
+        &self,
+        uploads: &[(i64, String)],
+        events: &[(i64, String)],
+    ) -> Result<u64, StoreError>;
 
     /// Creates or replaces the tenant's retention policy.
     async fn set_retention_policy(&self, policy: &RetentionPolicy) -> Result<(), StoreError>;

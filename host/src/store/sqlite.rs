@@ -23,7 +23,8 @@ use sqlx::{Row, Sqlite};
 use super::{
     ApiKeyRecord, AuditChain, AuditFilter, AuditHead, CallRecord, CallStart, Lead, LeadSnapshot,
     LeadTag, LeadUpdate, MessageStatus, NewConsent, NewMessage, NewTag, OutboxMessage, PurgeCounts,
-    ReleaseEvent, RetentionPolicy, Store, StoreError, StoredPluginVersion, erased_call_result,
+    ReleaseEvent, RetentionPolicy, Store, StoreError, StoredPluginVersion, UnsealedReleaseRecords,
+    erased_call_result,
 };
 use crate::audit::{AuditEntry, AuditRecord};
 use crate::consent::{ConsentRecord, ParseError};
@@ -1060,8 +1061,8 @@ impl Store for SqliteStore {
         ensure_tenant_in(&mut tx, &version.tenant, now_ms()).await?;
         let done = sqlx::query(
             "INSERT INTO plugin_versions (tenant, plugin, version, world, component, manifest, \
-                 component_digest, manifest_digest, uploaded_by, uploaded_at_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                 component_digest, manifest_digest, uploaded_by, uploaded_at_ms, mac) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
              ON CONFLICT (tenant, plugin, version) DO NOTHING",
         )
         .bind(&version.tenant)
@@ -1074,6 +1075,7 @@ impl Store for SqliteStore {
         .bind(&version.manifest_digest)
         .bind(&version.uploaded_by)
         .bind(version.uploaded_at_ms)
+        .bind(&version.mac)
         .execute(&mut *tx)
         .await
         .map_err(|e| database(action.clone(), e))?;
@@ -1094,7 +1096,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<StoredPluginVersion>, StoreError> {
         let rows = sqlx::query(
             "SELECT tenant, plugin, version, world, component, manifest, component_digest, \
-                 manifest_digest, uploaded_by, uploaded_at_ms \
+                 manifest_digest, uploaded_by, uploaded_at_ms, mac \
              FROM plugin_versions WHERE tenant = ?1 AND plugin = ?2 ORDER BY id",
         )
         .bind(tenant)
@@ -1102,22 +1104,8 @@ impl Store for SqliteStore {
         .fetch_all(&self.reader)
         .await
         .map_err(|e| database(format!("reading plugin '{plugin}' of tenant '{tenant}'"), e))?;
-        let table = "plugin_versions";
         rows.iter()
-            .map(|row| {
-                Ok(StoredPluginVersion {
-                    tenant: get(row, table, "tenant")?,
-                    plugin: get(row, table, "plugin")?,
-                    version: get(row, table, "version")?,
-                    world: get(row, table, "world")?,
-                    component: get(row, table, "component")?,
-                    manifest: get(row, table, "manifest")?,
-                    component_digest: get(row, table, "component_digest")?,
-                    manifest_digest: get(row, table, "manifest_digest")?,
-                    uploaded_by: get(row, table, "uploaded_by")?,
-                    uploaded_at_ms: get(row, table, "uploaded_at_ms")?,
-                })
-            })
+            .map(|row| plugin_version_from_row(row, true))
             .collect()
     }
 
@@ -1169,8 +1157,8 @@ impl Store for SqliteStore {
     async fn append_release_event(&self, event: &ReleaseEvent) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO plugin_release_events (tenant, plugin, kind, version, actor, \
-                 component_digest, manifest_digest, at_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                 component_digest, manifest_digest, at_ms, mac) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
         .bind(&event.tenant)
         .bind(&event.plugin)
@@ -1180,6 +1168,7 @@ impl Store for SqliteStore {
         .bind(&event.component_digest)
         .bind(&event.manifest_digest)
         .bind(event.at_ms)
+        .bind(&event.mac)
         .execute(&self.writer)
         .await
         .map_err(|e| {
@@ -1204,7 +1193,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<ReleaseEvent>, StoreError> {
         let rows = sqlx::query(
             "SELECT id, tenant, plugin, kind, version, actor, component_digest, manifest_digest, \
-                 at_ms FROM plugin_release_events WHERE tenant = ?1 AND plugin = ?2 ORDER BY id",
+                 at_ms, mac FROM plugin_release_events WHERE tenant = ?1 AND plugin = ?2 ORDER BY id",
         )
         .bind(tenant)
         .bind(plugin)
@@ -1216,27 +1205,88 @@ impl Store for SqliteStore {
                 e,
             )
         })?;
-        let table = "plugin_release_events";
-        rows.iter()
-            .map(|row| {
-                let id: i64 = get(row, table, "id")?;
-                Ok(ReleaseEvent {
-                    tenant: get(row, table, "tenant")?,
-                    plugin: get(row, table, "plugin")?,
-                    kind: parse(
-                        table,
-                        "kind",
-                        || format!("event {id}"),
-                        get(row, table, "kind")?,
-                    )?,
-                    version: get(row, table, "version")?,
-                    actor: get(row, table, "actor")?,
-                    component_digest: get(row, table, "component_digest")?,
-                    manifest_digest: get(row, table, "manifest_digest")?,
-                    at_ms: get(row, table, "at_ms")?,
+        rows.iter().map(release_event_from_row).collect()
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, err(level = "debug"))]
+    async fn unsealed_release_records(&self) -> Result<UnsealedReleaseRecords, StoreError> {
+        let action = || "reading the release records that have no MAC".to_owned();
+        let uploads = sqlx::query(
+            "SELECT id, tenant, plugin, version, world, X'' AS component, manifest, \
+                 component_digest, manifest_digest, uploaded_by, uploaded_at_ms, mac \
+             FROM plugin_versions WHERE mac IS NULL ORDER BY id",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(|e| database(action(), e))?;
+        let events = sqlx::query(
+            "SELECT id, tenant, plugin, kind, version, actor, component_digest, manifest_digest, \
+                 at_ms, mac FROM plugin_release_events WHERE mac IS NULL ORDER BY id",
+        )
+        .fetch_all(&self.reader)
+        .await
+        .map_err(|e| database(action(), e))?;
+        let sealed: i64 = sqlx::query_scalar(
+            "SELECT (SELECT COUNT(*) FROM plugin_versions WHERE mac IS NOT NULL) \
+                  + (SELECT COUNT(*) FROM plugin_release_events WHERE mac IS NOT NULL)",
+        )
+        .fetch_one(&self.reader)
+        .await
+        .map_err(|e| database(action(), e))?;
+        Ok(UnsealedReleaseRecords {
+            uploads: uploads
+                .iter()
+                .map(|row| {
+                    Ok((
+                        get(row, "plugin_versions", "id")?,
+                        plugin_version_from_row(row, false)?,
+                    ))
                 })
-            })
-            .collect()
+                .collect::<Result<_, StoreError>>()?,
+            events: events
+                .iter()
+                .map(|row| {
+                    Ok((
+                        get(row, "plugin_release_events", "id")?,
+                        release_event_from_row(row)?,
+                    ))
+                })
+                .collect::<Result<_, StoreError>>()?,
+            sealed: sealed as u64,
+        })
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(uploads = uploads.len(), events = events.len()), err(level = "debug"))]
+    async fn seal_release_records(
+        &self,
+        uploads: &[(i64, String)],
+        events: &[(i64, String)],
+    ) -> Result<u64, StoreError> {
+        let action = "signing the release records written before records were signed".to_owned();
+        let mut tx = self.begin(&action).await?;
+        let mut sealed = 0;
+        for (sql, rows) in [
+            (
+                "UPDATE plugin_versions SET mac = ?2 WHERE id = ?1 AND mac IS NULL",
+                uploads,
+            ),
+            (
+                "UPDATE plugin_release_events SET mac = ?2 WHERE id = ?1 AND mac IS NULL",
+                events,
+            ),
+        ] {
+            for (id, mac) in rows {
+                sealed += sqlx::query(sql)
+                    .bind(id)
+                    .bind(mac)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| database(action.clone(), e))?
+                    .rows_affected();
+            }
+        }
+        tx.commit().await.map_err(commit_error(action))?;
+        Ok(sealed)
     }
 
     async fn set_retention_policy(&self, policy: &RetentionPolicy) -> Result<(), StoreError> {
@@ -1586,6 +1636,54 @@ impl<'q> BindLead<'q> for sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::Sql
             .bind(lead.restricted)
             .bind(now)
     }
+}
+
+/// An upload row; its component bytes only if `with_component` (the query
+/// must select a `component` column either way).
+fn plugin_version_from_row(
+    row: &SqliteRow,
+    with_component: bool,
+) -> Result<StoredPluginVersion, StoreError> {
+    let table = "plugin_versions";
+    Ok(StoredPluginVersion {
+        tenant: get(row, table, "tenant")?,
+        plugin: get(row, table, "plugin")?,
+        version: get(row, table, "version")?,
+        world: get(row, table, "world")?,
+        component: if with_component {
+            get(row, table, "component")?
+        } else {
+            Vec::new()
+        },
+        manifest: get(row, table, "manifest")?,
+        component_digest: get(row, table, "component_digest")?,
+        manifest_digest: get(row, table, "manifest_digest")?,
+        uploaded_by: get(row, table, "uploaded_by")?,
+        uploaded_at_ms: get(row, table, "uploaded_at_ms")?,
+        mac: get(row, table, "mac")?,
+    })
+}
+
+/// A reviewer decision row (the query selects `id` too, for messages).
+fn release_event_from_row(row: &SqliteRow) -> Result<ReleaseEvent, StoreError> {
+    let table = "plugin_release_events";
+    let id: i64 = get(row, table, "id")?;
+    Ok(ReleaseEvent {
+        tenant: get(row, table, "tenant")?,
+        plugin: get(row, table, "plugin")?,
+        kind: parse(
+            table,
+            "kind",
+            || format!("event {id}"),
+            get(row, table, "kind")?,
+        )?,
+        version: get(row, table, "version")?,
+        actor: get(row, table, "actor")?,
+        component_digest: get(row, table, "component_digest")?,
+        manifest_digest: get(row, table, "manifest_digest")?,
+        at_ms: get(row, table, "at_ms")?,
+        mac: get(row, table, "mac")?,
+    })
 }
 
 #[cfg(test)]
@@ -2035,6 +2133,7 @@ mod tests {
             manifest_digest: "sha256:m".into(),
             uploaded_by: "dev".into(),
             uploaded_at_ms: 4,
+            mac: Some("00ff".into()),
         };
         store.insert_plugin_version(&version).await.unwrap();
         let again = StoredPluginVersion {
@@ -2068,19 +2167,48 @@ mod tests {
             component_digest: Some("sha256:c".into()),
             manifest_digest: Some("sha256:m".into()),
             at_ms: 5,
+            mac: Some("abcd".into()),
         };
         let roll_back = ReleaseEvent {
             kind: super::super::ReleaseEventKind::RollBack,
             version: None,
             component_digest: None,
             manifest_digest: None,
+            mac: None,
             ..approve.clone()
         };
         store.append_release_event(&approve).await.unwrap();
         store.append_release_event(&roll_back).await.unwrap();
         assert_eq!(
             store.release_events("acme", "greeter").await.unwrap(),
-            [approve, roll_back]
+            [approve.clone(), roll_back.clone()]
+        );
+        // Only the roll-back has no MAC; signing sets it once, never over one.
+        let unsealed = store.unsealed_release_records().await.unwrap();
+        assert_eq!(
+            unsealed,
+            UnsealedReleaseRecords {
+                uploads: vec![],
+                events: vec![(2, roll_back.clone())],
+                sealed: 2,
+            }
+        );
+        let sealed = store
+            .seal_release_records(
+                &[(1, "0000".into())],
+                &[(1, "0000".into()), (2, "beef".into())],
+            )
+            .await
+            .unwrap();
+        assert_eq!(sealed, 1);
+        let events = store.release_events("acme", "greeter").await.unwrap();
+        assert_eq!(events[0].mac.as_deref(), Some("abcd"));
+        assert_eq!(events[1].mac.as_deref(), Some("beef"));
+        assert_eq!(
+            store.plugin_versions("acme", "greeter").await.unwrap()[0]
+                .mac
+                .as_deref(),
+            Some("00ff")
         );
         assert!(
             store

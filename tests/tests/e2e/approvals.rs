@@ -1,7 +1,10 @@
 //! Approvals bind bytes, tested as a hostile insider with write access to the
 //! data directory would attack them: the database edited by hand, precompiled
 //! artifacts copied over each other, `--demo` restarted after a developer's
-//! upload; and uploads refused before anything is compiled.
+//! upload; the bytes rewritten together with every digest recorded for them,
+//! and an approval copied onto another version (each record's MAC is under a
+//! host key outside the database); and uploads refused before anything is
+//! compiled.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -324,6 +327,397 @@ async fn another_plugins_artifact_copied_over_an_approved_ones_is_not_run() {
         std::fs::read(artifact_of(dir.path(), &probe)).unwrap(),
         swapped,
         "the copied artifact was replaced by one compiled from the approved bytes"
+    );
+}
+
+/// A connection to the data directory's database file, as an insider with a
+/// SQLite shell has one.
+async fn connect(dir: &Path) -> sqlx::SqliteConnection {
+    let url = format!("sqlite://{}", dir.join("cally.db").display());
+    sqlx::SqliteConnection::connect(&url).await.unwrap()
+}
+
+/// The types of the actions in an outcome.
+fn action_types(outcome: &Value) -> Vec<String> {
+    outcome["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["type"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// The call got the host's default fallback (an apology, then a hang-up), and
+/// its failure message, which names why.
+fn fallback_reason(started: &Value) -> String {
+    assert_eq!(action_types(started), ["say", "hang_up"], "{started:#}");
+    started["failure"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// An insider rewrites an approved, active version's component in the
+/// database with another plugin's bytes AND every digest recorded for it
+/// (the upload row and each approval and activation row), consistently, then
+/// restarts: the digests all agree with the bytes, but the records' MACs
+/// (under the host's approval key, outside the database) do not, so the
+/// version is refused before anything is compiled; the call gets the
+/// fallback, and the reason names the bad MAC.
+#[tokio::test]
+async fn a_component_rewritten_with_every_digest_recorded_for_it_is_refused_after_a_restart() {
+    let server = Server::start().await;
+    let keys = server.tenant("acme").await;
+    let (probe, other) = (probe(), well_behaved());
+    server
+        .release(&keys, READS_PHONE, &probe, "reads-data", "1.0.0")
+        .await;
+    ada_with_consent(&server, &keys).await;
+    let dir = server.stop().await;
+
+    let found = ComponentDigest::of(&other).to_string();
+    let mut db = connect(dir.path()).await;
+    let rows = sqlx::query(
+        "UPDATE plugin_versions SET component = ?1, component_digest = ?2 \
+         WHERE tenant = 'acme' AND plugin = 'reads-data' AND version = '1.0.0'",
+    )
+    .bind(&other)
+    .bind(&found)
+    .execute(&mut db)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert_eq!(rows, 1);
+    let events = sqlx::query(
+        "UPDATE plugin_release_events SET component_digest = ?1 \
+         WHERE tenant = 'acme' AND plugin = 'reads-data' AND component_digest IS NOT NULL",
+    )
+    .bind(&found)
+    .execute(&mut db)
+    .await
+    .unwrap()
+    .rows_affected();
+    assert!(events >= 1, "the approval's digest was rewritten too");
+    db.close().await.unwrap();
+
+    let server = Server::start_in(dir).await;
+    let started = server
+        .ok(
+            &keys.runtime,
+            Method::POST,
+            "/v1/calls",
+            Some(start_call("reads-data", "call-1")),
+        )
+        .await;
+    assert_ne!(said(&started), ["started"], "the other plugin's code ran");
+    let reason = fallback_reason(&started);
+    assert!(
+        reason.contains("plugin reads-data version 1.0.0 is refused: the record of its upload by")
+            && reason.contains("has a wrong MAC under this host's approval key"),
+        "{started:#}"
+    );
+    let call = server
+        .ok(&keys.runtime, Method::GET, "/v1/calls/call-1", None)
+        .await;
+    assert_eq!(call["live"], false);
+    let plugin = server
+        .ok(&keys.reviewer, Method::GET, "/v1/plugins/reads-data", None)
+        .await;
+    let refused = plugin["versions"][0]["refused"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(refused.contains("wrong MAC"), "{plugin:#}");
+    server.stop().await;
+}
+
+/// As above, for the manifest: an insider adds a grant (the lead's email) to
+/// an approved, active version's manifest and rewrites its manifest digest in
+/// the upload row and every approval and activation row. After a restart the
+/// version is refused for its bad MAC, the call gets the fallback, and the
+/// new grant reads nothing.
+#[tokio::test]
+async fn a_manifest_rewritten_with_every_digest_recorded_for_it_is_refused_after_a_restart() {
+    let server = Server::start().await;
+    let keys = server.tenant("acme").await;
+    server
+        .release(&keys, READS_PHONE, &probe(), "reads-data", "1.0.0")
+        .await;
+    ada_with_consent(&server, &keys).await;
+    let dir = server.stop().await;
+
+    let edited = format!(
+        "{READS_PHONE}\n[[reads]]\nfield = \"email\"\nreason = \"Reads the address back to confirm it.\"\n"
+    );
+    let found = ManifestDigest::of(edited.as_bytes()).to_string();
+    let rows = edit_database(
+        dir.path(),
+        "UPDATE plugin_versions SET manifest = ?1, manifest_digest = ?2 \
+         WHERE tenant = 'acme' AND plugin = 'reads-data' AND version = '1.0.0'",
+        &[&edited, &found],
+    )
+    .await;
+    assert_eq!(rows, 1);
+    let events = edit_database(
+        dir.path(),
+        "UPDATE plugin_release_events SET manifest_digest = ?1 \
+         WHERE tenant = 'acme' AND plugin = 'reads-data' AND manifest_digest IS NOT NULL",
+        &[&found],
+    )
+    .await;
+    assert!(events >= 1, "the approval's digest was rewritten too");
+
+    let server = Server::start_in(dir).await;
+    let started = server
+        .ok(
+            &keys.runtime,
+            Method::POST,
+            "/v1/calls",
+            Some(start_call("reads-data", "call-1")),
+        )
+        .await;
+    assert_ne!(said(&started), ["ready"], "the edited version ran");
+    let reason = fallback_reason(&started);
+    assert!(
+        reason.contains("plugin reads-data version 1.0.0 is refused: the record of its upload by")
+            && reason.contains("has a wrong MAC under this host's approval key"),
+        "{started:#}"
+    );
+    let (status, _) = server
+        .send(
+            Some(&keys.runtime),
+            Method::POST,
+            "/v1/calls/call-1/events",
+            Some(json!({"type": "speech", "text": "get email", "confidence": 0.9, "final": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "the refused call is over");
+    let audit = server
+        .ok(&keys.reviewer, Method::GET, "/v1/audit", None)
+        .await;
+    assert_eq!(audit, json!([]), "nothing was read");
+    server.stop().await;
+}
+
+/// An insider copies the approval and activation records of an approved
+/// version (1.0.0) onto an escalated upload no reviewer approved (1.1.0, which
+/// adds the lead's email), naming 1.1.0's own digests, so every digest agrees
+/// and the model's rules hold. After a restart 1.1.0 is the active version as
+/// the records say, but it is refused: the copied approval's MAC names 1.0.0.
+/// The call gets the fallback; the email is never read.
+#[tokio::test]
+async fn an_approval_copied_onto_another_version_is_refused_after_a_restart() {
+    let server = Server::start().await;
+    let keys = server.tenant("acme").await;
+    let probe = probe();
+    server
+        .release(&keys, READS_PHONE, &probe, "reads-data", "1.0.0")
+        .await;
+    let escalated = format!(
+        "{}\n[[reads]]\nfield = \"email\"\nreason = \"Reads the address back to confirm it.\"\n",
+        READS_PHONE.replace("version = \"1.0.0\"", "version = \"1.1.0\"")
+    );
+    let (status, body) = server.upload(&keys, &escalated, &probe).await;
+    assert_eq!(status, StatusCode::CREATED, "{body:#}");
+    let (status, body) = server
+        .send(
+            Some(&keys.reviewer),
+            Method::POST,
+            "/v1/plugins/reads-data/versions/1.1.0/activate",
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "needs approval: {body:#}");
+    ada_with_consent(&server, &keys).await;
+    let dir = server.stop().await;
+
+    // Every column of the rows copied (their MACs too, whatever the schema
+    // calls them), then the version and the digests changed to 1.1.0's.
+    let component = ComponentDigest::of(&probe).to_string();
+    let manifest = ManifestDigest::of(escalated.as_bytes()).to_string();
+    let mut db = connect(dir.path()).await;
+    sqlx::query(
+        "CREATE TEMP TABLE copied AS SELECT * FROM plugin_release_events \
+         WHERE tenant = 'acme' AND plugin = 'reads-data' AND version = '1.0.0' ORDER BY id",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE copied SET component_digest = ?1, manifest_digest = ?2 \
+         WHERE component_digest IS NOT NULL OR kind = 'approve'",
+    )
+    .bind(&component)
+    .bind(&manifest)
+    .execute(&mut db)
+    .await
+    .unwrap();
+    for sql in [
+        "UPDATE copied SET id = id + 1000, version = '1.1.0'",
+        "INSERT INTO plugin_release_events SELECT * FROM copied ORDER BY id",
+    ] {
+        sqlx::query(sql).execute(&mut db).await.unwrap();
+    }
+    let copied: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM plugin_release_events WHERE version = '1.1.0'")
+            .fetch_one(&mut db)
+            .await
+            .unwrap();
+    assert_eq!(copied, 2, "an approval and an activation");
+    db.close().await.unwrap();
+
+    let server = Server::start_in(dir).await;
+    let plugin = server
+        .ok(&keys.reviewer, Method::GET, "/v1/plugins/reads-data", None)
+        .await;
+    assert_eq!(plugin["active_version"], "1.1.0", "{plugin:#}");
+    let refused = plugin["versions"][1]["refused"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        refused.starts_with(
+            "plugin reads-data version 1.1.0 is refused: the record of its approval by reviewer@acme"
+        ) && refused.contains("wrong MAC"),
+        "{plugin:#}"
+    );
+    let started = server
+        .ok(
+            &keys.runtime,
+            Method::POST,
+            "/v1/calls",
+            Some(start_call("reads-data", "call-1")),
+        )
+        .await;
+    assert_ne!(said(&started), ["ready"], "the unapproved version ran");
+    let reason = fallback_reason(&started);
+    assert!(reason.contains("wrong MAC"), "{started:#}");
+    let audit = server
+        .ok(&keys.reviewer, Method::GET, "/v1/audit", None)
+        .await;
+    assert_eq!(audit, json!([]), "nothing was read");
+    server.stop().await;
+}
+
+/// The number of upload rows and reviewer decisions without a MAC.
+async fn unsigned_records(dir: &Path) -> i64 {
+    let mut db = connect(dir).await;
+    let count = sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM plugin_versions WHERE mac IS NULL) \
+              + (SELECT COUNT(*) FROM plugin_release_events WHERE mac IS NULL)",
+    )
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    db.close().await.unwrap();
+    count
+}
+
+/// An approved version nobody touched keeps running across restarts: every
+/// record that binds it is signed when written (none is left without a MAC),
+/// and the signatures check under the same key after each restart.
+#[tokio::test]
+async fn an_untouched_approved_version_runs_after_restarts_with_every_record_signed() {
+    let server = Server::start().await;
+    let keys = server.tenant("acme").await;
+    server
+        .release(&keys, READS_PHONE, &probe(), "reads-data", "1.0.0")
+        .await;
+    ada_with_consent(&server, &keys).await;
+    let mut dir = server.stop().await;
+    assert_eq!(unsigned_records(dir.path()).await, 0);
+    for call in ["call-1", "call-2"] {
+        let server = Server::start_in(dir).await;
+        let started = server
+            .ok(
+                &keys.runtime,
+                Method::POST,
+                "/v1/calls",
+                Some(start_call("reads-data", call)),
+            )
+            .await;
+        assert_eq!(said(&started), ["ready"], "{started:#}");
+        let plugin = server
+            .ok(&keys.reviewer, Method::GET, "/v1/plugins/reads-data", None)
+            .await;
+        assert!(plugin["versions"][0].get("refused").is_none(), "{plugin:#}");
+        dir = server.stop().await;
+    }
+}
+
+/// The upgrade path: a data directory from before records were signed (no
+/// MACs, no `approval.key`) starts, its records are trusted once and signed,
+/// and its approved version runs. Once the key exists, a record without a MAC
+/// (an insider cleared it, or wrote the row) refuses its version.
+#[tokio::test]
+async fn records_from_before_the_upgrade_are_signed_once_and_an_unsigned_one_later_is_refused() {
+    let server = Server::start().await;
+    let keys = server.tenant("acme").await;
+    server
+        .release(&keys, READS_PHONE, &probe(), "reads-data", "1.0.0")
+        .await;
+    ada_with_consent(&server, &keys).await;
+    let dir = server.stop().await;
+    // As the database stands right after migration 0004 on an older host.
+    edit_database(dir.path(), "UPDATE plugin_versions SET mac = NULL", &[]).await;
+    edit_database(
+        dir.path(),
+        "UPDATE plugin_release_events SET mac = NULL",
+        &[],
+    )
+    .await;
+    std::fs::remove_file(dir.path().join("approval.key")).unwrap();
+
+    let server = Server::start_in(dir).await;
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(server.dir.path().join("approval.key"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+    let started = server
+        .ok(
+            &keys.runtime,
+            Method::POST,
+            "/v1/calls",
+            Some(start_call("reads-data", "call-1")),
+        )
+        .await;
+    assert_eq!(said(&started), ["ready"], "trusted at upgrade: {started:#}");
+    let dir = server.stop().await;
+    assert_eq!(
+        unsigned_records(dir.path()).await,
+        0,
+        "signed at the upgrade"
+    );
+
+    // Now the key exists: an approval whose MAC is cleared is not trusted.
+    let cleared = edit_database(
+        dir.path(),
+        "UPDATE plugin_release_events SET mac = NULL WHERE kind = 'approve'",
+        &[],
+    )
+    .await;
+    assert_eq!(cleared, 1);
+    let server = Server::start_in(dir).await;
+    let started = server
+        .ok(
+            &keys.runtime,
+            Method::POST,
+            "/v1/calls",
+            Some(start_call("reads-data", "call-2")),
+        )
+        .await;
+    let reason = fallback_reason(&started);
+    assert!(
+        reason.contains(
+            "plugin reads-data version 1.0.0 is refused: the record of its approval by reviewer@acme"
+        ) && reason.contains("has no MAC"),
+        "{started:#}"
+    );
+    let dir = server.stop().await;
+    assert_eq!(
+        unsigned_records(dir.path()).await,
+        1,
+        "a restart signs nothing"
     );
 }
 

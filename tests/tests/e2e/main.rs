@@ -11,8 +11,10 @@
 //!   host call, a flood of reads, a tenant past its caps, noisy neighbours.
 //! - `personal_data`: every denial, complete mediation, fail closed, withdrawal mid-call, handles, messages and tags.
 //! - `artifacts`: precompiled artifacts are reused, and corrupt or incompatible ones replaced.
-//! - `approvals`: approvals bind bytes: a manifest or component edited in the database,
-//!   an artifact copied over another, a `--demo` restart after a developer's upload; refused
+//! - `approvals`: approvals bind bytes: a manifest or component edited in the database
+//!   (alone, or with every digest recorded for it), an approval copied onto another
+//!   version, the upgrade that signs old records, an artifact copied over another, a
+//!   `--demo` restart after a developer's upload; refused
 //!   uploads compile nothing; a 9 MB manifest is refused.
 //! - `sessions`: one task per call, events in order, idle timeout.
 //! - `cli`: `cally simulate` as a developer runs it.
