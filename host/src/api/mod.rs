@@ -167,7 +167,10 @@ impl ApiHost {
             audit,
             pseudonyms,
         });
-        Ok((Self::new(services, cache, approval_key, checkpoints), sqlite))
+        Ok((
+            Self::new(services, cache, approval_key, checkpoints),
+            sqlite,
+        ))
     }
 
     /// The store.
