@@ -17,6 +17,15 @@
 //! tick a plugin can have run at most one tick of CPU, so that part is counted
 //! as its wall time capped at one tick. Events shorter than a tick (nearly all)
 //! never read the CPU clock.
+//!
+//! The cap is only sound while the segment runs plugin code: a synchronous
+//! host call that is not accounted as host time (WASI, the log) sees no tick,
+//! so a long one at a segment's start would be charged as one tick whatever
+//! it cost. Two things bound that: WASI's costly calls are capped in size
+//! (see `wasi::MAX_RANDOM_BYTES`), and a segment that begins when a data-gate
+//! call returns is on the CPU clock from its first instruction (that call
+//! already costs far more than one clock read), so a plugin cannot start
+//! hundreds of fresh segments in one event to hide a tick's worth in each.
 
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
@@ -121,6 +130,15 @@ impl Segment {
         }
     }
 
+    /// A segment timed by the thread's CPU clock from its first instruction.
+    fn on_the_cpu_clock() -> Self {
+        let mark = CpuMark::now();
+        Self {
+            started: mark.wall,
+            cpu_mark: Some(mark),
+        }
+    }
+
     /// Plugin time of this segment so far (see the module documentation).
     fn time(&self, tick: Duration) -> Duration {
         match &self.cpu_mark {
@@ -203,12 +221,14 @@ impl EventBudget {
         self.host_entered = Some(Instant::now());
     }
 
-    /// The host is done: its time is recorded and the plugin's clock runs again.
+    /// The host is done: its time is recorded and the plugin's clock runs
+    /// again, on the thread's CPU clock from the start (see the module
+    /// documentation).
     pub fn leave_host(&mut self) {
         if let Some(entered) = self.host_entered.take() {
             self.host_time += entered.elapsed();
         }
-        self.segment = Some(Segment::starting_now());
+        self.segment = Some(Segment::on_the_cpu_clock());
     }
 
     /// Counts one host call making `uses` audited data uses, refusing it once
@@ -330,6 +350,22 @@ mod tests {
         // tick of it is charged.
         assert!(!budget.tick_exceeded(), "{:?}", budget.plugin_time());
         assert!(budget.plugin_time() < Duration::from_millis(20));
+    }
+
+    #[test]
+    fn after_a_host_call_cpu_spent_before_the_first_tick_counts_in_full() {
+        // A plugin makes a data-gate call, then at once a long synchronous
+        // call the budget does not see as host time (WASI): no tick is seen
+        // until it returns. Were the new segment charged its wall time capped
+        // at one tick, 30 ms of CPU would cost the plugin 1 ms; a few hundred
+        // such segments per event would hide hundreds of deadlines.
+        let mut budget = EventBudget::new(Duration::from_millis(20));
+        budget.start_event();
+        budget.enter_host();
+        budget.leave_host();
+        burn(Duration::from_millis(30));
+        assert!(budget.tick_exceeded(), "{:?}", budget.plugin_time());
+        assert!(budget.plugin_time() >= Duration::from_millis(30));
     }
 
     #[test]

@@ -1,0 +1,278 @@
+//! A hostile tenant's attempts to spend more than its per-event deadline
+//! without being stopped, or to wait, through WASI and host calls rather
+//! than timers (the `evades` plugin).
+//!
+//! The events run on a current-thread runtime, so the test can read the CPU
+//! time the event really cost on its thread beside what the host charged the
+//! plugin for it.
+
+use std::time::{Duration, Instant};
+
+use cally_host::component::ComponentCache;
+use cally_host::consent::Purpose;
+use cally_host::sandbox::SandboxConfig;
+use cally_host::session::{EventOutcome, FlowInstance, PluginFailure, default_fallback};
+
+use crate::common::*;
+use crate::data::{World, declare_everything};
+
+/// The CPU time the calling thread has used.
+fn thread_cpu() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec; the call only writes it.
+    let status = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+    assert_eq!(status, 0);
+    Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+}
+
+/// What one event cost on the thread, and what the host made of it.
+struct Measured {
+    outcome: EventOutcome,
+    cpu: Duration,
+    wall: Duration,
+}
+
+async fn measure(call: &mut FlowInstance, command: &str) -> Measured {
+    let (cpu, wall) = (thread_cpu(), Instant::now());
+    let outcome = call.handle(&speech(command)).await;
+    let measured = Measured {
+        outcome,
+        cpu: thread_cpu() - cpu,
+        wall: wall.elapsed(),
+    };
+    eprintln!(
+        "{command}: thread cpu {:?}, wall {:?}, plugin_time {:?}, host_time {:?}, failure {:?}",
+        measured.cpu,
+        measured.wall,
+        measured.outcome.plugin_time,
+        measured.outcome.host_time,
+        measured.outcome.failure
+    );
+    measured
+}
+
+/// A call of `evades` with a lead behind a data gate (so each empty
+/// `get-many` is a host call that starts a new stretch of plugin code).
+async fn evades_with_lead(world: &World, cache: &ComponentCache, call_id: &str) -> FlowInstance {
+    let plugin = test_plugin(cache, "evades");
+    let mut options = options(cache);
+    options.data = Some(world.gate(
+        call_id,
+        &plugin,
+        Purpose::CallHandling,
+        declare_everything(),
+    ));
+    let mut call = FlowInstance::start(cache.sandbox().clone(), &plugin, options)
+        .await
+        .unwrap();
+    assert_eq!(said(&call.handle(&started(call_id)).await), ["ready"]);
+    call
+}
+
+async fn evades_alone(cache: &ComponentCache) -> FlowInstance {
+    let plugin = test_plugin(cache, "evades");
+    let mut call = start(cache, &plugin).await;
+    assert_eq!(said(&call.handle(&started("alone")).await), ["ready"]);
+    call
+}
+
+/// Checks that an event which really used more than two deadlines of CPU
+/// on the plugin's thread was charged at least half of it as plugin time.
+fn charged_for_its_cpu(measured: &Measured, deadline: Duration) {
+    let Measured {
+        outcome, cpu, wall, ..
+    } = measured;
+    assert!(
+        *cpu <= deadline * 2 || outcome.plugin_time * 2 >= *cpu,
+        "the event used {cpu:?} of CPU ({wall:?} wall) but was charged {:?} against a {deadline:?} deadline: {:?}",
+        outcome.plugin_time,
+        outcome.failure
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_long_random_fill_at_the_start_of_an_event_is_charged() {
+    // The event's first stretch of plugin code is timed by the wall clock
+    // capped at one tick until the first tick is seen, and no tick is seen
+    // inside a WASI call: an 8 MiB fill (a third of a second of CPU in a
+    // debug build) was charged about a tick, so the plugin ran many times
+    // its deadline per event and its call went on.
+    let cache = cache();
+    let deadline = cache.sandbox().config().default_limits.event_deadline;
+    let mut call = evades_alone(&cache).await;
+    let measured = measure(&mut call, "random 8192 1").await;
+    charged_for_its_cpu(&measured, deadline);
+    let failure = measured.outcome.failure.expect("a fill past the cap traps");
+    assert!(
+        failure.to_string().contains("exceeds limit 4096"),
+        "{failure}"
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn fresh_segments_after_host_calls_hide_no_cpu() {
+    // The same with a data-gate call before each fill: every call starts a
+    // new stretch of code whose first tick had not come yet, so each fill
+    // was charged about a tick, up to the per-event host-call cap.
+    let world = World::new().await;
+    world.consent(Purpose::CallHandling, None).await;
+    let cache = cache();
+    let deadline = cache.sandbox().config().default_limits.event_deadline;
+    for command in ["random 1024 100", "random 4 200", "log 8192 8"] {
+        let mut call = evades_with_lead(&world, &cache, command).await;
+        let measured = measure(&mut call, command).await;
+        charged_for_its_cpu(&measured, deadline);
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn stdio_streams_never_wait() {
+    // stdin is closed: a blocking read ends at once, and its pollable is
+    // ready; blocking writes to stdout count against the deadline.
+    let cache = cache();
+    let mut call = evades_alone(&cache).await;
+    let measured = measure(&mut call, "stdin-read").await;
+    assert_eq!(said(&measured.outcome), ["closed"]);
+    let measured = measure(&mut call, "stdin-poll").await;
+    assert_eq!(said(&measured.outcome), ["ready"]);
+    let measured = measure(&mut call, "stdout-block 1000000").await;
+    assert_eq!(
+        measured.outcome.failure,
+        Some(PluginFailure::DeadlineExceeded {
+            deadline_ms: cache
+                .sandbox()
+                .config()
+                .default_limits
+                .event_deadline
+                .as_millis() as u64
+        })
+    );
+    assert_eq!(measured.outcome.actions, default_fallback());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_poll_on_a_million_copies_of_a_pollable_traps() {
+    // Each borrow in a poll list is a handle: past the store's handle limit
+    // the call traps instead of the host walking a huge list.
+    let cache = cache();
+    let mut call = evades_alone(&cache).await;
+    let measured = measure(&mut call, "poll 1000000 1").await;
+    let failure = measured.outcome.failure.expect("trap");
+    assert!(failure.to_string().contains("handle limit"), "{failure}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "hole: POST /v1/calls/{id}/end stores the call's end and forgets the live call before admitting the lead taggers; when the host is busy it answers 503 (retry) but a retry answers 409 and the taggers never run"]
+async fn over_http_an_end_refused_busy_can_be_retried() {
+    // A neighbour holds most of the host's plugin memory with live calls.
+    // The victim's lead tagger asks for more memory than its call flow, so
+    // once the flow is freed the tagger does not fit: `/end` answers 503
+    // busy, "retry". The retry must end the call and run the tagger.
+    use reqwest::{Method, StatusCode};
+    use serde_json::json;
+
+    use crate::api::{Server, appointment_reminder};
+
+    let mib = 1u64 << 20;
+    let config = SandboxConfig {
+        memory_budget_bytes: 64 * mib,
+        max_memory_per_tenant_bytes: 64 * mib,
+        ..Server::config()
+    };
+    let server = Server::start_with(tempfile::tempdir().unwrap(), config).await;
+    let hog = server.tenant("hog").await;
+    let component = std::fs::read(cally_tests::plugin("waits")).unwrap();
+    let manifest =
+        std::fs::read_to_string(cally_tests::plugin_dir("waits").join("cally.toml")).unwrap();
+    server
+        .release(&hog, &manifest, &component, "waits", "0.1.0")
+        .await;
+    let victim = server.tenant("acme").await;
+    let (reminder, reminder_manifest) = appointment_reminder();
+    server
+        .release(
+            &victim,
+            &reminder_manifest,
+            &reminder,
+            "appointment-reminder",
+            "0.1.0",
+        )
+        .await;
+    let tagger = std::fs::read(cally_tests::example("lead-qualifier")).unwrap();
+    let tagger_manifest =
+        std::fs::read_to_string(cally_tests::example_dir("lead-qualifier").join("cally.toml"))
+            .unwrap()
+            + "\n[limits]\nmemory_mib = 32\n";
+    server
+        .release(
+            &victim,
+            &tagger_manifest,
+            &tagger,
+            "lead-qualifier",
+            "0.1.0",
+        )
+        .await;
+    let lead = json!({"lead_id": "lead-ada", "name": "Ada Lovelace", "phone": "+15550100", "age": "adult"});
+    server
+        .ok(&victim.admin, Method::POST, "/v1/leads", Some(lead))
+        .await;
+
+    for n in 0..3 {
+        let start = json!({"plugin": "waits", "call_id": format!("hog-{n}"), "direction": "inbound", "locale": "en-US"});
+        server
+            .ok(&hog.runtime, Method::POST, "/v1/calls", Some(start))
+            .await;
+    }
+    let start = json!({
+        "plugin": "appointment-reminder", "call_id": "call-1", "lead_id": "lead-ada",
+        "direction": "outbound", "locale": "en-US",
+    });
+    server
+        .ok(&victim.runtime, Method::POST, "/v1/calls", Some(start))
+        .await;
+
+    let (status, first) = server
+        .send(
+            Some(&victim.runtime),
+            Method::POST,
+            "/v1/calls/call-1/end",
+            None,
+        )
+        .await;
+    let ended = if status == StatusCode::SERVICE_UNAVAILABLE {
+        // Room is made, as the 503 promised; then the platform retries.
+        for n in 0..3 {
+            server
+                .ok(
+                    &hog.runtime,
+                    Method::POST,
+                    &format!("/v1/calls/hog-{n}/end"),
+                    None,
+                )
+                .await;
+        }
+        let (status, retried) = server
+            .send(
+                Some(&victim.runtime),
+                Method::POST,
+                "/v1/calls/call-1/end",
+                None,
+            )
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::OK,
+            "the first /end answered 503 ({first:#}); its retry: {retried:#}"
+        );
+        retried
+    } else {
+        assert_eq!(status, StatusCode::OK, "{first:#}");
+        first
+    };
+    let taggers = ended["taggers"].as_array().expect("taggers");
+    assert_eq!(taggers.len(), 1, "the lead tagger ran: {ended:#}");
+    server.stop().await;
+}
