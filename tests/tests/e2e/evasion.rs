@@ -130,6 +130,21 @@ async fn fresh_segments_after_host_calls_hide_no_cpu() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn a_giant_preference_key_traps_before_the_host_works_on_it() {
+    // An 8 MiB preference key would cost the host a keyed hash of 8 MiB per
+    // read (host time, which the deadline does not count); the key is
+    // checked first, and the read traps.
+    let world = World::new().await;
+    world.consent(Purpose::CallHandling, None).await;
+    let cache = cache();
+    let mut call = evades_with_lead(&world, &cache, "pref").await;
+    let measured = measure(&mut call, "pref 8192 64").await;
+    let failure = measured.outcome.failure.expect("trap");
+    assert!(failure.to_string().contains("is not 1-64"), "{failure}");
+    assert_eq!(measured.outcome.host_time, Duration::ZERO);
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn stdio_streams_never_wait() {
     // stdin is closed: a blocking read ends at once, and its pollable is
     // ready; blocking writes to stdout count against the deadline.
@@ -470,4 +485,37 @@ async fn over_http_a_call_freed_by_the_idle_timeout_can_still_be_ended() {
     );
     assert_eq!(call["live"], false, "{call:#}");
     server.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn failed_starts_and_failed_plugins_give_their_admission_back() {
+    // An instance that cannot even start (less memory than the component's
+    // initial memory), a plugin that fails on an event, and a live call that
+    // is dropped each give back their share of the caps at once.
+    let cache = cache();
+    let admission = cache.sandbox().admission().clone();
+    let plugin = test_plugin(&cache, "evades");
+    let mut tiny = options(&cache);
+    tiny.limits.memory_bytes = 1 << 20;
+    let mut call = FlowInstance::start(cache.sandbox().clone(), &plugin, tiny)
+        .await
+        .unwrap();
+    assert!(!call.is_running());
+    assert_eq!(admission.committed_memory_bytes(), 0);
+    assert!(call.handle(&started("tiny")).await.failure.is_some());
+
+    let mut call = evades_alone(&cache).await;
+    assert_eq!(admission.live_instances(""), 1);
+    let outcome = call.handle(&speech("random 8192 1")).await;
+    assert!(outcome.failure.is_some());
+    assert_eq!(admission.live_instances(""), 0);
+    assert_eq!(admission.committed_memory_bytes(), 0);
+
+    // A live call dropped without being finished (as when its session task
+    // is dropped).
+    let call = evades_alone(&cache).await;
+    assert_eq!(admission.live_instances(""), 1);
+    drop(call);
+    assert_eq!(admission.live_instances(""), 0);
+    assert_eq!(admission.committed_memory_bytes(), 0);
 }

@@ -7,6 +7,7 @@
 //! | `random <kib> <n>`   | `n` times: an empty `get-many` (a host call), then `get-random-bytes` of `kib` KiB | `done`   |
 //! | `log <kib> <n>`      | `n` times: an empty `get-many`, then one log line of `kib` KiB           | `done`   |
 //! | `poll <n> <rounds>`  | `rounds` times: an empty `get-many`, then `poll` on a list of `n` copies of stdin's pollable | `done`   |
+//! | `pref <kib> <n>`     | `n` reads of a preference whose key is `kib` KiB long                  | `pref <k>`, `k` answered |
 //! | `stdin-read`         | `blocking-read` on stdin                                               | `read <k>` or `closed` |
 //! | `stdin-poll`         | subscribes to stdin and polls it                                       | `ready`  |
 //! | `stdout-block <n>`   | `n` times `blocking-write-and-flush` of 4 KiB to stdout                | `done`   |
@@ -78,6 +79,16 @@ fn run(command: &str) -> String {
             drop(list);
             drop(pollable);
             "done".into()
+        }
+        ["pref", kib, times] => {
+            let key = "k".repeat((number(kib) * 1024) as usize);
+            let mut answered = 0;
+            if let Some(lead) = &lead {
+                for _ in 0..number(times) {
+                    answered += usize::from(lead.preference(&key).is_ok());
+                }
+            }
+            format!("pref {answered}")
         }
         ["stdin-read"] => match stdin::get_stdin().blocking_read(1024) {
             Ok(bytes) => format!("read {}", bytes.len()),
