@@ -65,11 +65,14 @@ impl PluginState {
     pub fn install(store: &mut Store<Self>) {
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_callback(|mut context| {
-            if context.data_mut().budget.tick_exceeded() {
-                Ok(wasmtime::UpdateDeadline::Interrupt)
-            } else {
-                Ok(wasmtime::UpdateDeadline::Continue(1))
+            let budget = &mut context.data_mut().budget;
+            if budget.tick_exceeded() {
+                return Ok(wasmtime::UpdateDeadline::Interrupt);
             }
+            Ok(match budget.yield_point() {
+                Some(yield_now) => wasmtime::UpdateDeadline::YieldCustom(1, yield_now),
+                None => wasmtime::UpdateDeadline::Continue(1),
+            })
         });
     }
 
