@@ -17,9 +17,41 @@
 //! tick a plugin can have run at most one tick of CPU, so that part is counted
 //! as its wall time capped at one tick. Events shorter than a tick (nearly all)
 //! never read the CPU clock.
+//!
+//! The cap is only sound while the segment runs plugin code: a synchronous
+//! host call that is not accounted as host time (WASI, the log) sees no tick,
+//! so a long one at a segment's start would be charged as one tick whatever
+//! it cost. Two things bound that: WASI's costly calls are capped in size
+//! (see `wasi::MAX_RANDOM_BYTES`), and a segment that begins when a data-gate
+//! call returns is on the CPU clock from its first instruction (that call
+//! already costs far more than one clock read), so a plugin cannot start
+//! hundreds of fresh segments in one event to hide a tick's worth in each.
+//!
+//! # Yields
+//!
+//! Every few ticks a plugin's fiber yields its thread to other tasks (see
+//! [`EventBudget::yield_point`]), so one tenant's long events do not keep
+//! other tenants' requests waiting for a worker thread. The segment ends at
+//! the yield, and the next one starts on the CPU clock of the thread that
+//! resumes the plugin, marked as it resumes: the wait is not the plugin's.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
+
+/// Ticks of a stretch of plugin code between two yields of its thread to
+/// other tasks: a plugin's own code never awaits anything, so without these
+/// yields it would keep its worker thread for its whole event.
+const YIELD_EVERY_TICKS: u32 = 5;
+
+/// The CPU mark a paused plugin's clock resumes from, set on the thread that
+/// resumes it (see [`EventBudget::yield_point`]).
+type ResumeMark = Arc<Mutex<Option<CpuMark>>>;
+
+/// The future a plugin's fiber awaits at a yield point.
+pub type YieldNow = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Occurs when a plugin makes more host calls, or more audited data uses, in
 /// one event than the platform allows. It ends the plugin's call.
@@ -69,6 +101,10 @@ pub struct EventBudget {
     pub exceeded: bool,
     /// Set when the plugin went past a host-call cap; names the cap.
     pub calls_exceeded: Option<HostCallLimitExceeded>,
+    /// Ticks seen since the plugin last yielded its thread.
+    ticks_since_yield: u32,
+    /// Set while the plugin is paused at a yield point.
+    paused: Option<ResumeMark>,
 }
 
 /// A stretch of plugin code between two host calls.
@@ -121,6 +157,15 @@ impl Segment {
         }
     }
 
+    /// A segment timed by the thread's CPU clock from its first instruction.
+    fn on_the_cpu_clock() -> Self {
+        let mark = CpuMark::now();
+        Self {
+            started: mark.wall,
+            cpu_mark: Some(mark),
+        }
+    }
+
     /// Plugin time of this segment so far (see the module documentation).
     fn time(&self, tick: Duration) -> Duration {
         match &self.cpu_mark {
@@ -153,6 +198,8 @@ impl EventBudget {
             caps: DEFAULT_CAPS,
             exceeded: false,
             calls_exceeded: None,
+            ticks_since_yield: 0,
+            paused: None,
         }
     }
 
@@ -179,11 +226,14 @@ impl EventBudget {
         self.audited_uses = 0;
         self.exceeded = false;
         self.calls_exceeded = None;
+        self.ticks_since_yield = 0;
+        self.paused = None;
     }
 
     /// Called at each epoch tick while the plugin runs: answers whether its
     /// CPU time has passed the deadline (and remembers that it has).
     pub fn tick_exceeded(&mut self) -> bool {
+        self.resume();
         if let Some(segment) = &mut self.segment
             && segment.cpu_mark.is_none()
         {
@@ -195,20 +245,63 @@ impl EventBudget {
         self.exceeded
     }
 
+    /// Called at a tick the deadline was not passed at: every few ticks of
+    /// plugin code, closes the running stretch and returns a future that
+    /// yields the thread to other tasks, so a neighbour's request is not kept
+    /// waiting for a whole event (and the wall-clock limit can fire). The
+    /// plugin's fiber may resume on another thread: the future's last step,
+    /// on the resuming thread, marks that thread's CPU clock, and the plugin's
+    /// clock runs from there, so the time it waited for a thread is not its.
+    pub fn yield_point(&mut self) -> Option<YieldNow> {
+        self.ticks_since_yield += 1;
+        if self.ticks_since_yield < YIELD_EVERY_TICKS {
+            return None;
+        }
+        // No stretch is running while the host works (a host call lowering
+        // its result into the plugin's memory runs plugin code): no yield.
+        let segment = self.segment.take()?;
+        self.ticks_since_yield = 0;
+        self.closed += segment.time(self.tick);
+        let mark = ResumeMark::default();
+        self.paused = Some(mark.clone());
+        Some(Box::pin(async move {
+            tokio::task::yield_now().await;
+            *mark.lock().unwrap_or_else(|e| e.into_inner()) = Some(CpuMark::now());
+        }))
+    }
+
+    /// Starts the stretch a paused plugin resumed into, from the mark its
+    /// resume set (or now, if it never resumed).
+    fn resume(&mut self) {
+        if let Some(mark) = self.paused.take() {
+            let mark = *mark.lock().unwrap_or_else(|e| e.into_inner());
+            self.segment = Some(match mark {
+                Some(mark) => Segment {
+                    started: mark.wall,
+                    cpu_mark: Some(mark),
+                },
+                None => Segment::starting_now(),
+            });
+        }
+    }
+
     /// The host starts working on the plugin's behalf: the plugin's clock stops.
     pub fn enter_host(&mut self) {
+        self.resume();
         if let Some(segment) = self.segment.take() {
             self.closed += segment.time(self.tick);
         }
         self.host_entered = Some(Instant::now());
     }
 
-    /// The host is done: its time is recorded and the plugin's clock runs again.
+    /// The host is done: its time is recorded and the plugin's clock runs
+    /// again, on the thread's CPU clock from the start (see the module
+    /// documentation).
     pub fn leave_host(&mut self) {
         if let Some(entered) = self.host_entered.take() {
             self.host_time += entered.elapsed();
         }
-        self.segment = Some(Segment::starting_now());
+        self.segment = Some(Segment::on_the_cpu_clock());
     }
 
     /// Counts one host call making `uses` audited data uses, refusing it once
@@ -242,7 +335,15 @@ impl EventBudget {
 
     /// CPU time the plugin's own code has used during this event.
     pub fn plugin_time(&self) -> Duration {
-        self.closed + self.segment.map_or(Duration::ZERO, |s| s.time(self.tick))
+        let running = match (&self.segment, &self.paused) {
+            (Some(segment), _) => segment.time(self.tick),
+            (None, Some(mark)) => {
+                let mark = *mark.lock().unwrap_or_else(|e| e.into_inner());
+                mark.map_or(Duration::ZERO, |mark| mark.elapsed())
+            }
+            (None, None) => Duration::ZERO,
+        };
+        self.closed + running
     }
 
     /// Time the host spent on the plugin's behalf during this event.
@@ -330,6 +431,44 @@ mod tests {
         // tick of it is charged.
         assert!(!budget.tick_exceeded(), "{:?}", budget.plugin_time());
         assert!(budget.plugin_time() < Duration::from_millis(20));
+    }
+
+    #[test]
+    fn after_a_host_call_cpu_spent_before_the_first_tick_counts_in_full() {
+        // A plugin makes a data-gate call, then at once a long synchronous
+        // call the budget does not see as host time (WASI): no tick is seen
+        // until it returns. Were the new segment charged its wall time capped
+        // at one tick, 30 ms of CPU would cost the plugin 1 ms; a few hundred
+        // such segments per event would hide hundreds of deadlines.
+        let mut budget = EventBudget::new(Duration::from_millis(20));
+        budget.start_event();
+        budget.enter_host();
+        budget.leave_host();
+        burn(Duration::from_millis(30));
+        assert!(budget.tick_exceeded(), "{:?}", budget.plugin_time());
+        assert!(budget.plugin_time() >= Duration::from_millis(30));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_yield_pauses_the_plugins_clock_until_it_resumes() {
+        // Every few ticks the plugin yields its thread; the time until it
+        // resumes (another task's turn, on a busy host) is not its, and what
+        // it runs after resuming is counted from the resuming thread's clock.
+        let mut budget = EventBudget::new(Duration::from_millis(20));
+        budget.start_event();
+        let pause = loop {
+            assert!(!budget.tick_exceeded());
+            if let Some(pause) = budget.yield_point() {
+                break pause;
+            }
+        };
+        let before = budget.plugin_time();
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(budget.plugin_time(), before, "paused, not yet resumed");
+        pause.await;
+        burn(Duration::from_millis(30));
+        assert!(budget.tick_exceeded(), "{:?}", budget.plugin_time());
+        assert!(budget.plugin_time() >= before + Duration::from_millis(30));
     }
 
     #[test]

@@ -65,11 +65,14 @@ impl PluginState {
     pub fn install(store: &mut Store<Self>) {
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_callback(|mut context| {
-            if context.data_mut().budget.tick_exceeded() {
-                Ok(wasmtime::UpdateDeadline::Interrupt)
-            } else {
-                Ok(wasmtime::UpdateDeadline::Continue(1))
+            let budget = &mut context.data_mut().budget;
+            if budget.tick_exceeded() {
+                return Ok(wasmtime::UpdateDeadline::Interrupt);
             }
+            Ok(match budget.yield_point() {
+                Some(yield_now) => wasmtime::UpdateDeadline::YieldCustom(1, yield_now),
+                None => wasmtime::UpdateDeadline::Continue(1),
+            })
         });
     }
 
@@ -92,10 +95,18 @@ impl WasiView for PluginState {
 
 /// Enforces a plugin's memory limit and remembers the request that broke it,
 /// so a failure can be reported as memory exhaustion rather than a bare trap.
+///
+/// The limit is on all the instance's linear memories together: admission
+/// reserves one limit per instance, and a component may define more than
+/// one memory (the pool allows two), each of which would otherwise grow to
+/// the limit on its own.
 #[derive(Debug)]
 pub struct MemoryLimiter {
     limit: usize,
-    /// The size of the first growth that was refused, in bytes.
+    /// Bytes all the instance's memories have grown to so far.
+    committed: usize,
+    /// The size of the first growth that was refused, in bytes (the total
+    /// the instance's memories would have had).
     pub refused: Option<usize>,
 }
 
@@ -103,6 +114,7 @@ impl MemoryLimiter {
     fn new(limit: usize) -> Self {
         Self {
             limit,
+            committed: 0,
             refused: None,
         }
     }
@@ -129,17 +141,22 @@ const MAX_TABLE_ELEMENTS: usize = 100_000;
 impl ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
-            self.refused.get_or_insert(desired);
+        let total = self
+            .committed
+            .saturating_sub(current)
+            .saturating_add(desired);
+        if total > self.limit {
+            self.refused.get_or_insert(total);
             return Err(wasmtime::Error::new(MemoryLimitExceeded {
-                requested: desired,
+                requested: total,
                 limit: self.limit,
             }));
         }
+        self.committed = total;
         Ok(true)
     }
 
@@ -253,11 +270,27 @@ mod tests {
     fn memory_limiter_refuses_and_remembers() {
         let mut limiter = MemoryLimiter::new(1 << 20);
         assert!(limiter.memory_growing(0, 1 << 19, None).unwrap());
-        let err = limiter.memory_growing(0, 2 << 20, None).unwrap_err();
+        let err = limiter.memory_growing(1 << 19, 2 << 20, None).unwrap_err();
         assert!(
             err.to_string()
                 .contains("exceeds its limit of 1048576 bytes")
         );
         assert_eq!(limiter.refused, Some(2 << 20));
+    }
+
+    #[test]
+    fn memory_limit_covers_all_of_an_instances_memories() {
+        // A hand-built component with two memories, each grown to the limit,
+        // used to commit twice what admission reserved for the instance.
+        let mut limiter = MemoryLimiter::new(16 << 20);
+        assert!(limiter.memory_growing(0, 16 << 20, None).unwrap());
+        let err = limiter.memory_growing(0, 16 << 20, None).unwrap_err();
+        assert!(err.to_string().contains("33554432 bytes"), "{err}");
+        // The first memory still grows within what is left, counted once.
+        let mut limiter = MemoryLimiter::new(16 << 20);
+        assert!(limiter.memory_growing(0, 4 << 20, None).unwrap());
+        assert!(limiter.memory_growing(0, 8 << 20, None).unwrap());
+        assert!(limiter.memory_growing(4 << 20, 8 << 20, None).unwrap());
+        assert!(limiter.memory_growing(8 << 20, 9 << 20, None).is_err());
     }
 }

@@ -6,7 +6,8 @@
 //! at the call's start, a monotonic clock that never advances and whose timers
 //! are ready at once (so no plugin can wait: a sleep returns immediately),
 //! fixed "random" bytes, and stdout/stderr captured into the call's log with a
-//! size cap. Filesystem and socket interfaces are not linked at all.
+//! size cap. Filesystem and socket interfaces are not linked at all. A call
+//! for more than [`MAX_RANDOM_BYTES`] random bytes traps.
 //!
 //! Every pollable a plugin can get is therefore ready at once: stdout and
 //! stderr always accept, stdin is closed, and every timer has already fired.
@@ -126,11 +127,20 @@ pub(super) fn no_authority_ctx(output: &CapturedOutput, clock_ms: u64) -> WasiCt
         .secure_random(Deterministic::new(vec![0]))
         .insecure_random(Deterministic::new(vec![0]))
         .insecure_random_seed(0)
+        .max_random_size(MAX_RANDOM_BYTES)
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false)
         .build()
 }
+
+/// Most "random" bytes one call may ask for. Filling a buffer is host work
+/// done before the plugin's code runs again, so the deadline can charge a
+/// long fill at the start of a stretch of plugin code as at most one epoch
+/// tick; the default (64 MiB, a third of a second of CPU) let a plugin spend
+/// many times its deadline per event uncharged. The bytes are fixed, so no
+/// plugin has a use for more than a seed's worth; past this the call traps.
+pub(super) const MAX_RANDOM_BYTES: u64 = 4096;
 
 /// A wall clock stopped at the moment the host chose (the call's start).
 struct FrozenWallClock(Duration);

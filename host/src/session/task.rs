@@ -70,6 +70,11 @@ async fn run(
             Ok(Some(Command::Event(event, reply))) => {
                 let outcome = instance.handle(&event).await;
                 let _ = reply.send(outcome);
+                // A plugin's own code never yields to the runtime, so with
+                // events queued this task would go from one to the next and
+                // hold its worker thread for many events in a row; other
+                // tenants' requests get the thread between two events.
+                tokio::task::yield_now().await;
             }
             Ok(Some(Command::Finish(reply))) => {
                 let _ = reply.send(instance.finish());

@@ -7,6 +7,8 @@
 //! - `hostile`: plugins that loop, exhaust memory, overflow the stack, panic,
 //!   flood output or reach for what they were not given; each is contained.
 //! - `isolation`: calls never share memory.
+//! - `evasion`: a plugin that tries to wait on stdio or spend CPU in WASI calls the
+//!   deadline does not see; a lead tagger refused busy when a call ends.
 //! - `fair_share`: plugins that sleep (flow and tagger), an event stuck in a
 //!   host call, a flood of reads, a tenant past its caps, noisy neighbours.
 //! - `personal_data`: every denial, complete mediation, fail closed, withdrawal mid-call, handles, messages and tags.
@@ -60,6 +62,7 @@ mod audit_laundering;
 mod cli;
 mod crash;
 mod erasure;
+mod evasion;
 mod examples;
 mod fair_share;
 mod hostile;
