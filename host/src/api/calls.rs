@@ -12,7 +12,7 @@ use super::tagging::{self, CallFacts, TaggerResult};
 use super::{ApiError, ApiHost};
 use crate::capabilities::gate::{CallScope, DataGate, Declared};
 use crate::component::World;
-use crate::protocol::{CallEvent, CallStarted, Direction, EndReason};
+use crate::protocol::{CallEvent, CallStarted, CallSummary, Direction, EndReason};
 use crate::session::{
     CallOptions, CallRecord, CallSession, EventOutcome, FlowInstance, PluginFailure, now_ms,
 };
@@ -106,9 +106,43 @@ pub struct CallEnded {
 #[derive(Default)]
 pub struct LiveCalls {
     calls: Mutex<HashMap<(String, String), LiveCall>>,
+    /// Ended calls whose lead taggers found no room to run (`/end` answered
+    /// 503): a retried `/end` runs the taggers still owed.
+    owed_taggers: Mutex<HashMap<(String, String), OwedTaggers>>,
+}
+
+/// An ended call's lead taggers still to run, kept for a retried `/end`.
+struct OwedTaggers {
+    lead_id: String,
+    summary: CallSummary,
+    record: CallRecord,
+    /// The taggers that ran before there was no room.
+    done: Vec<TaggerResult>,
+    /// When the call ended: the debt is forgotten after the idle timeout.
+    since: std::time::Instant,
 }
 
 impl LiveCalls {
+    /// Keeps `owed` for a retry, dropping debts older than `expiry`.
+    fn owe_taggers(
+        &self,
+        tenant: &str,
+        call_id: &str,
+        owed: OwedTaggers,
+        expiry: std::time::Duration,
+    ) {
+        let mut map = self.owed_taggers.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, debt| debt.since.elapsed() < expiry);
+        map.insert((tenant.to_owned(), call_id.to_owned()), owed);
+    }
+
+    fn take_owed_taggers(&self, tenant: &str, call_id: &str) -> Option<OwedTaggers> {
+        self.owed_taggers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&(tenant.to_owned(), call_id.to_owned()))
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), LiveCall>> {
         self.calls.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -374,24 +408,63 @@ pub async fn event(
 /// Ends the live call: frees its plugin, runs the tenant's lead taggers on
 /// it (when it had a lead), stores its record and returns both.
 pub async fn end(host: &ApiHost, tenant: &str, call_id: &str) -> Result<CallEnded, ApiError> {
+    if let Some(owed) = host.calls.take_owed_taggers(tenant, call_id) {
+        return run_owed_taggers(host, tenant, call_id, owed).await;
+    }
     let Some(call) = host.calls.remove(tenant, call_id) else {
         return Err(not_live(host, tenant, call_id).await);
     };
-    let record = call
-        .session
-        .finish()
-        .await
-        .map_err(|closed| ApiError::conflict(format!("call '{call_id}': {closed}")))?;
+    // A session that already ended (freed after being idle past its grace)
+    // has no record left: the call's end is stored all the same.
+    let record = call.session.finish().await.unwrap_or_default();
     store_end(host, tenant, call_id, call.lead_id.as_deref(), &record).await?;
     host.metrics.call_ended();
-    let taggers = match &call.lead_id {
-        Some(lead_id) => {
-            let summary = tagging::summary(call_id, &call.facts, &record, now_ms());
-            tagging::run_lead_taggers(host, tenant, lead_id, &summary, &record).await?
-        }
-        None => Vec::new(),
+    let Some(lead_id) = call.lead_id else {
+        return Ok(CallEnded {
+            record,
+            taggers: Vec::new(),
+        });
     };
-    Ok(CallEnded { record, taggers })
+    let owed = OwedTaggers {
+        summary: tagging::summary(call_id, &call.facts, &record, now_ms()),
+        lead_id,
+        record,
+        done: Vec::new(),
+        since: std::time::Instant::now(),
+    };
+    run_owed_taggers(host, tenant, call_id, owed).await
+}
+
+/// Runs the lead taggers `owed` for an ended call. When one finds no room
+/// (`503 busy`), what ran is kept and the rest stay owed for a retried `/end`.
+async fn run_owed_taggers(
+    host: &ApiHost,
+    tenant: &str,
+    call_id: &str,
+    mut owed: OwedTaggers,
+) -> Result<CallEnded, ApiError> {
+    let ran = tagging::run_lead_taggers(
+        host,
+        tenant,
+        &owed.lead_id,
+        &owed.summary,
+        &owed.record,
+        &mut owed.done,
+    )
+    .await;
+    match ran {
+        Ok(()) => Ok(CallEnded {
+            record: owed.record,
+            taggers: owed.done,
+        }),
+        Err(error) => {
+            if error.kind == "busy" {
+                let expiry = host.cache.sandbox().config().idle_timeout;
+                host.calls.owe_taggers(tenant, call_id, owed, expiry);
+            }
+            Err(error)
+        }
+    }
 }
 
 /// What an erased lead's calls keep as their result.

@@ -62,18 +62,21 @@ pub fn summary(
 }
 
 /// Runs every active lead tagger of `tenant` on the finished call with
-/// `lead_id`. A tagger that fails yields no tags and its reason; it never
-/// fails the call's end.
+/// `lead_id`, adding each one's result to `results`; a tagger already in
+/// `results` (from an earlier try) is not run again. A tagger that fails
+/// yields no tags and its reason; it never fails the call's end. When there
+/// is no room to start a tagger now, the answer is `503 busy` and `results`
+/// keeps what ran, so a retry runs only the rest.
 pub async fn run_lead_taggers(
     host: &ApiHost,
     tenant: &str,
     lead_id: &str,
     summary: &CallSummary,
     record: &CallRecord,
-) -> Result<Vec<TaggerResult>, ApiError> {
-    let mut results = Vec::new();
+    results: &mut Vec<TaggerResult>,
+) -> Result<(), ApiError> {
     for plugin in host.registry.list(tenant).await? {
-        if plugin.active_version.is_none() {
+        if plugin.active_version.is_none() || results.iter().any(|r| r.plugin == plugin.name) {
             continue;
         }
         let version = match host.registry.active(tenant, &plugin.name).await {
@@ -114,5 +117,5 @@ pub async fn run_lead_taggers(
             outcome,
         });
     }
-    Ok(results)
+    Ok(())
 }

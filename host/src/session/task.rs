@@ -86,8 +86,35 @@ async fn run(
                     idle_timeout_ms = idle_timeout.as_millis() as u64,
                     "call idle too long; freeing its plugin"
                 );
-                return;
+                let record = instance.finish();
+                return keep_record_for_finish(record, commands, idle_timeout).await;
             }
+        }
+    }
+}
+
+/// After an idle call's instance is freed, its record is kept for one more
+/// idle timeout, so the platform's late `finish` still stores what happened;
+/// events get [`SessionClosed`]. Then the task ends.
+async fn keep_record_for_finish(
+    record: CallRecord,
+    mut commands: mpsc::Receiver<Command>,
+    idle_timeout: Duration,
+) {
+    let grace = tokio::time::sleep(idle_timeout);
+    tokio::pin!(grace);
+    loop {
+        tokio::select! {
+            command = commands.recv() => match command {
+                Some(Command::Finish(reply)) => {
+                    let _ = reply.send(record);
+                    return;
+                }
+                // Dropping the reply answers the event with `SessionClosed`.
+                Some(Command::Event(..)) => {}
+                None => return,
+            },
+            () = &mut grace => return,
         }
     }
 }

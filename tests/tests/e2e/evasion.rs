@@ -181,7 +181,6 @@ async fn a_poll_on_a_million_copies_of_a_pollable_traps() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "hole: POST /v1/calls/{id}/end stores the call's end and forgets the live call before admitting the lead taggers; when the host is busy it answers 503 (retry) but a retry answers 409 and the taggers never run"]
 async fn over_http_an_end_refused_busy_can_be_retried() {
     // A neighbour holds most of the host's plugin memory with live calls.
     // The victim's lead tagger asks for more memory than its call flow, so
@@ -431,7 +430,6 @@ async fn measure_over_http_spinning_calls_with_full_queues_delay_other_tenants()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "hole: a call freed by the idle timeout stays listed as live until /end, which answers 409 and never stores its end (ended_at_ms and result stay null)"]
 async fn over_http_a_call_freed_by_the_idle_timeout_can_still_be_ended() {
     // The idle timeout frees the call's instance (its admission share comes
     // back), but the API still lists the call as live and cannot end it.
