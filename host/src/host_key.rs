@@ -6,16 +6,17 @@
 //! without the key is detected.
 
 use std::fmt;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::secret_file::{IfShared, Secret, SecretFileError, load_or_create_secret, read_secret};
+
 /// How long every host key is, in bytes.
-pub const KEY_LEN: usize = 32;
+pub const KEY_LEN: usize = crate::secret_file::SECRET_LEN;
 
 /// Which key file, and what to tell an operator about it.
 #[derive(Debug, Clone, Copy)]
@@ -78,6 +79,39 @@ pub enum HostKeyError {
     },
 }
 
+impl HostKeyError {
+    /// The shared key file error, named and explained for `spec`'s key.
+    fn from_secret_file(error: SecretFileError, spec: KeySpec) -> Self {
+        match error {
+            SecretFileError::Io {
+                action,
+                path,
+                source,
+            } => Self::Io {
+                action,
+                name: spec.name,
+                path,
+                source,
+            },
+            SecretFileError::Length { path, len } => Self::Length {
+                name: spec.name,
+                path,
+                len,
+                if_damaged: spec.if_damaged,
+            },
+            SecretFileError::Shared { path, mode } => Self::Mode {
+                name: spec.name,
+                path,
+                mode,
+            },
+            SecretFileError::Random(detail) => Self::Random {
+                name: spec.name,
+                detail,
+            },
+        }
+    }
+}
+
 /// A 32-byte secret from a key file, and whether this start created it.
 #[derive(Clone)]
 pub struct HostKey {
@@ -106,82 +140,28 @@ impl HostKey {
         self.created
     }
 
-    /// Reads `<data_dir>/<spec.file>`, creating it with 32 random bytes (mode
-    /// 0600) on first use.
+    /// Reads `<data_dir>/<spec.file>`, creating it (and the data directory)
+    /// with 32 random bytes (mode 0600) on first use.
     pub fn load_or_create(data_dir: &Path, spec: KeySpec) -> Result<Self, HostKeyError> {
+        let error = |e| HostKeyError::from_secret_file(e, spec);
         let path = data_dir.join(spec.file);
-        let io_error = |action, source| HostKeyError::Io {
-            action,
+        if let Some(key) = read_secret(&path, IfShared::Refuse).map_err(error)? {
+            return Ok(Self {
+                key,
+                created: false,
+            });
+        }
+        fs::create_dir_all(data_dir).map_err(|source| HostKeyError::Io {
+            action: "create",
             name: spec.name,
             path: path.clone(),
             source,
-        };
-        match fs::read(&path) {
-            Ok(bytes) => return Self::from_file(&path, &bytes, spec),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(source) => return Err(io_error("read", source)),
-        }
-        fs::create_dir_all(data_dir).map_err(|source| io_error("create", source))?;
-        let mut key = [0u8; KEY_LEN];
-        getrandom::fill(&mut key).map_err(|e| HostKeyError::Random {
-            name: spec.name,
-            detail: e.to_string(),
         })?;
-        // A temporary file hard-linked into place: the link fails if another
-        // process made the key meanwhile, and nobody reads a half-written key.
-        let tmp = data_dir.join(format!("{}.{}.tmp", spec.file, std::process::id()));
-        let write = || -> io::Result<()> {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            file.write_all(&key)?;
-            file.sync_all()
-        };
-        if let Err(source) = write() {
-            let _ = fs::remove_file(&tmp);
-            return Err(io_error("create", source));
-        }
-        let linked = fs::hard_link(&tmp, &path);
-        let _ = fs::remove_file(&tmp);
-        match linked {
-            Ok(()) => Ok(Self { key, created: true }),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let bytes = fs::read(&path).map_err(|source| io_error("read", source))?;
-                Self::from_file(&path, &bytes, spec)
-            }
-            Err(source) => Err(io_error("create", source)),
-        }
-    }
-
-    fn from_file(path: &Path, bytes: &[u8], spec: KeySpec) -> Result<Self, HostKeyError> {
-        let mode = fs::metadata(path)
-            .map_err(|source| HostKeyError::Io {
-                action: "read",
-                name: spec.name,
-                path: path.to_owned(),
-                source,
-            })?
-            .permissions()
-            .mode()
-            & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(HostKeyError::Mode {
-                name: spec.name,
-                path: path.to_owned(),
-                mode,
-            });
-        }
-        let key = bytes.try_into().map_err(|_| HostKeyError::Length {
-            name: spec.name,
-            path: path.to_owned(),
-            len: bytes.len(),
-            if_damaged: spec.if_damaged,
-        })?;
+        let Secret { bytes, created } =
+            load_or_create_secret(data_dir, spec.file, IfShared::Refuse).map_err(error)?;
         Ok(Self {
-            key,
-            created: false,
+            key: bytes,
+            created,
         })
     }
 
@@ -208,6 +188,8 @@ impl HostKey {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     const SPEC: KeySpec = KeySpec {

@@ -23,6 +23,8 @@
 //! - [`protocol`]: call events and actions as JSON, and the checks on plugin output.
 //! - [`host_key`]: the 0600 key files under the data directory that MAC what the host
 //!   writes where an insider could edit it (artifacts, approval records).
+//! - [`secret_file`]: how every owner-only secret file under the data directory is
+//!   read, created (0600, never half-written) or replaced; the key types build on it.
 //! - [`ids`]: the one grammar every id is checked against where it enters.
 //! - [`simulate`]: the local runner behind `cally simulate`.
 //! - [`examples`]: the example plugins bundled into the binary.
@@ -48,6 +50,7 @@ pub mod manifest;
 pub mod protocol;
 pub mod retention;
 pub mod sandbox;
+pub mod secret_file;
 pub mod session;
 pub mod simulate;
 pub mod store;

@@ -10,9 +10,8 @@
 //! keeps only their hashes), so a restart prints the same working keys instead
 //! of minting four more.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -23,6 +22,7 @@ use super::{ApiError, ApiHost, IssuedKey, Role, issue_key, key_hash, key_id};
 use crate::component::ComponentDigest;
 use crate::consent::{AgeStatus, Channel, Purpose};
 use crate::manifest::{ApprovalError, ManifestDigest, ReleaseState};
+use crate::secret_file::replace_private_file;
 use crate::store::{Lead, NewConsent};
 
 /// The demo tenant's id.
@@ -245,23 +245,12 @@ fn read_kept(path: &Path) -> Result<Vec<KeptKey>, KeptKeysError> {
 
 /// Writes the keys to a new 0600 file, then renames it over `path`.
 fn write_kept(data_dir: &Path, path: &Path, kept: &[KeptKey]) -> Result<(), KeptKeysError> {
-    let tmp = data_dir.join(format!("{DEMO_KEYS_FILE}.{}.tmp", std::process::id()));
-    let write = || -> io::Result<()> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        file.write_all(&serde_json::to_vec_pretty(kept).map_err(io::Error::other)?)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        KeptKeysError {
+    serde_json::to_vec_pretty(kept)
+        .map_err(io::Error::other)
+        .and_then(|json| replace_private_file(data_dir, DEMO_KEYS_FILE, &json))
+        .map_err(|e| KeptKeysError {
             action: "write",
             path: path.to_owned(),
             detail: e.to_string(),
-        }
-    })
+        })
 }

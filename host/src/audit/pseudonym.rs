@@ -3,18 +3,18 @@
 //! lead is erased.
 
 use std::fmt;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::OpenOptionsExt;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::secret_file::{IfShared, SECRET_LEN, SecretFileError, load_or_create_secret};
+
 /// The key file's name inside the data directory.
 pub const KEY_FILE_NAME: &str = "pseudonym.key";
 
-const KEY_LEN: usize = 32;
+const KEY_LEN: usize = SECRET_LEN;
 
 /// Occurs when the pseudonym key cannot be read or created.
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +44,30 @@ pub enum PseudonymKeyError {
     Random(String),
 }
 
+impl From<SecretFileError> for PseudonymKeyError {
+    fn from(error: SecretFileError) -> Self {
+        match error {
+            SecretFileError::Io {
+                action,
+                path,
+                source,
+            } => Self::Io {
+                action,
+                path,
+                source,
+            },
+            SecretFileError::Length { path, len } => Self::Length { path, len },
+            // Not returned with `IfShared::MakePrivate`; kept total all the same.
+            SecretFileError::Shared { path, mode } => Self::Io {
+                action: "set mode 0600 on",
+                path,
+                source: io::Error::other(format!("it still has mode {mode:04o}")),
+            },
+            SecretFileError::Random(detail) => Self::Random(detail),
+        }
+    }
+}
+
 /// Turns (tenant, lead id) into `lead-` + 16 hex chars with HMAC-SHA256 under a secret
 /// key. The same lead always gets the same pseudonym (so a reviewer can follow one lead
 /// through the log), different tenants' leads never share one by construction of the
@@ -65,73 +89,11 @@ impl Pseudonymizer {
     /// first use, and making it 0600 (with a warning) if it was readable by others. Losing the key breaks the link between old and new records of a lead;
     /// back it up with the database.
     pub fn load_or_create(data_dir: &Path) -> Result<Pseudonymizer, PseudonymKeyError> {
-        let path = data_dir.join(KEY_FILE_NAME);
-        match fs::read(&path) {
-            Ok(bytes) => {
-                // A key left readable by others (by an earlier version, or a copy)
-                // would let them link pseudonyms to lead ids: owner only.
-                crate::store::ensure_owner_only(&path).map_err(|source| PseudonymKeyError::Io {
-                    action: "set mode 0600 on",
-                    path: path.clone(),
-                    source,
-                })?;
-                return Self::from_file_bytes(&path, &bytes);
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(PseudonymKeyError::Io {
-                    action: "read",
-                    path,
-                    source,
-                });
-            }
-        }
-        let mut key = [0u8; KEY_LEN];
-        getrandom::fill(&mut key).map_err(|e| PseudonymKeyError::Random(e.to_string()))?;
-        // Write a temporary file, then hard-link it into place: the link fails if another
-        // process created the key meanwhile, and nobody ever reads a half-written key.
-        let tmp = data_dir.join(format!("{KEY_FILE_NAME}.{}.tmp", std::process::id()));
-        let io_error = |action, source| PseudonymKeyError::Io {
-            action,
-            path: path.clone(),
-            source,
-        };
-        let write = || -> io::Result<()> {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            file.write_all(&key)?;
-            file.sync_all()
-        };
-        if let Err(source) = write() {
-            let _ = fs::remove_file(&tmp);
-            return Err(io_error("create", source));
-        }
-        let linked = fs::hard_link(&tmp, &path);
-        let _ = fs::remove_file(&tmp);
-        match linked {
-            Ok(()) => {
-                if let Ok(dir) = fs::File::open(data_dir) {
-                    let _ = dir.sync_all();
-                }
-                Ok(Pseudonymizer { key })
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let bytes = fs::read(&path).map_err(|source| io_error("read", source))?;
-                Self::from_file_bytes(&path, &bytes)
-            }
-            Err(source) => Err(io_error("create", source)),
-        }
-    }
-
-    fn from_file_bytes(path: &Path, bytes: &[u8]) -> Result<Pseudonymizer, PseudonymKeyError> {
-        let key: [u8; KEY_LEN] = bytes.try_into().map_err(|_| PseudonymKeyError::Length {
-            path: path.to_owned(),
-            len: bytes.len(),
-        })?;
-        Ok(Pseudonymizer { key })
+        // A key left readable by others (by an earlier version, or a copy) would let
+        // them link pseudonyms to lead ids: made owner only.
+        let secret = load_or_create_secret(data_dir, KEY_FILE_NAME, IfShared::MakePrivate)
+            .map_err(PseudonymKeyError::from)?;
+        Ok(Pseudonymizer { key: secret.bytes })
     }
 
     /// A pseudonymizer with a given key (tests, fixtures).
@@ -181,6 +143,7 @@ impl Pseudonymizer {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;

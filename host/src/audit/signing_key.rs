@@ -3,13 +3,13 @@
 //! cannot also sign a chain head (unless they read this file too: keep it 0600).
 
 use std::fmt;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+
+use crate::secret_file::{IfShared, SecretFileError, load_or_create_secret, read_secret};
 
 /// The signing key file's name inside the data directory.
 pub const SIGNING_KEY_FILE_NAME: &str = "audit-signing.key";
@@ -17,7 +17,7 @@ pub const SIGNING_KEY_FILE_NAME: &str = "audit-signing.key";
 /// How a public key is written: `ed25519:` then its 32 bytes in lowercase hex.
 const PUBLIC_KEY_PREFIX: &str = "ed25519:";
 
-const SECRET_LEN: usize = 32;
+const SECRET_LEN: usize = crate::secret_file::SECRET_LEN;
 
 /// Occurs when the signing key cannot be read, created or trusted.
 #[derive(Debug, thiserror::Error)]
@@ -74,6 +74,25 @@ pub enum SigningKeyError {
     /// Occurs when the operating system's random source fails.
     #[error("cannot generate an audit signing key: {0}")]
     Random(String),
+}
+
+impl From<SecretFileError> for SigningKeyError {
+    fn from(error: SecretFileError) -> Self {
+        match error {
+            SecretFileError::Io {
+                action,
+                path,
+                source,
+            } => Self::Io {
+                action,
+                path,
+                source,
+            },
+            SecretFileError::Length { path, len } => Self::Length { path, len },
+            SecretFileError::Shared { path, mode } => Self::Exposed { path, mode },
+            SecretFileError::Random(detail) => Self::Random(detail),
+        }
+    }
 }
 
 /// Occurs when a public key is not `ed25519:` and 64 hex digits of a valid point.
@@ -157,92 +176,18 @@ impl HostSigningKey {
     /// 0600) on first use. Refuses a key file that group or others may read or write
     /// ([`SigningKeyError::Exposed`]) and one of the wrong length.
     pub fn load_or_create(data_dir: &Path) -> Result<HostSigningKey, SigningKeyError> {
-        let path = data_dir.join(SIGNING_KEY_FILE_NAME);
-        if let Some(key) = Self::read(&path)? {
-            return Ok(key);
-        }
-        let mut secret = [0u8; SECRET_LEN];
-        getrandom::fill(&mut secret).map_err(|e| SigningKeyError::Random(e.to_string()))?;
-        let io_error = |action, source| SigningKeyError::Io {
-            action,
-            path: path.clone(),
-            source,
-        };
-        // A temporary file hard-linked into place: the link fails if another process
-        // created the key meanwhile, and nobody ever reads a half-written key.
-        let tmp = data_dir.join(format!(
-            "{SIGNING_KEY_FILE_NAME}.{}.tmp",
-            std::process::id()
-        ));
-        let write = || -> io::Result<()> {
-            let mut file = OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            file.write_all(&secret)?;
-            file.sync_all()
-        };
-        if let Err(source) = write() {
-            let _ = fs::remove_file(&tmp);
-            return Err(io_error("create", source));
-        }
-        let linked = fs::hard_link(&tmp, &path);
-        let _ = fs::remove_file(&tmp);
-        match linked {
-            Ok(()) => {
-                if let Ok(dir) = fs::File::open(data_dir) {
-                    let _ = dir.sync_all();
-                }
-                Ok(HostSigningKey {
-                    key: SigningKey::from_bytes(&secret),
-                })
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                Self::read(&path)?.ok_or_else(|| io_error("read", io::ErrorKind::NotFound.into()))
-            }
-            Err(source) => Err(io_error("create", source)),
-        }
+        let secret = load_or_create_secret(data_dir, SIGNING_KEY_FILE_NAME, IfShared::Refuse)?;
+        Ok(Self::from_secret(secret.bytes))
     }
 
     /// Reads `<data_dir>/audit-signing.key`, which must exist (with the same checks as
     /// [`HostSigningKey::load_or_create`]).
     pub fn load(data_dir: &Path) -> Result<HostSigningKey, SigningKeyError> {
         let path = data_dir.join(SIGNING_KEY_FILE_NAME);
-        Self::read(&path)?.ok_or(SigningKeyError::Missing { path })
-    }
-
-    /// The key at `path`, `None` if there is no file.
-    fn read(path: &Path) -> Result<Option<HostSigningKey>, SigningKeyError> {
-        let io_error = |source| SigningKeyError::Io {
-            action: "read",
-            path: path.to_owned(),
-            source,
-        };
-        let meta = match fs::metadata(path) {
-            Ok(meta) => meta,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => return Err(io_error(source)),
-        };
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            return Err(SigningKeyError::Exposed {
-                path: path.to_owned(),
-                mode,
-            });
+        match read_secret(&path, IfShared::Refuse)? {
+            Some(secret) => Ok(Self::from_secret(secret)),
+            None => Err(SigningKeyError::Missing { path }),
         }
-        let bytes = fs::read(path).map_err(io_error)?;
-        let secret: [u8; SECRET_LEN] =
-            bytes
-                .as_slice()
-                .try_into()
-                .map_err(|_| SigningKeyError::Length {
-                    path: path.to_owned(),
-                    len: bytes.len(),
-                })?;
-        Ok(Some(HostSigningKey {
-            key: SigningKey::from_bytes(&secret),
-        }))
     }
 
     /// A key with given secret bytes (tests, fixtures).
@@ -265,6 +210,9 @@ impl HostSigningKey {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+
     use super::*;
 
     #[test]

@@ -9,6 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::api::{Keys, READS_PHONE, Server};
+use crate::serve_process::ServeProcess;
 
 /// Ada, with a phone number (`+15550100`: the number a plugin would try).
 fn ada() -> Value {
@@ -702,36 +703,21 @@ async fn a_manifest_with_many_problems_gets_a_bounded_list() {
 /// caller wrote; an ordinary call's start is logged (so the log is read).
 #[test]
 fn a_newline_in_a_call_id_cannot_forge_a_host_log_line() {
-    use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
 
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("serve.log");
     let log = std::fs::File::create(&log_path).unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_cally-e2e"))
-        .args(["serve", "--demo", "--bind", "127.0.0.1:0", "--data-dir"])
+    let mut command = ServeProcess::command();
+    command
+        .args(["--demo", "--bind", "127.0.0.1:0", "--data-dir"])
         .arg(dir.path().join("data"))
         .env("RUST_LOG", "info")
         .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("start cally serve");
-    let mut lines = BufReader::new(server.stdout.take().unwrap()).lines();
-    let mut runtime = None;
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("cally serve printed its address")
-            .unwrap();
-        if let Some(key) = line.trim_start().strip_prefix("runtime") {
-            runtime = Some(key.trim().to_owned());
-        }
-        if let Some(url) = line.strip_prefix("listening on ") {
-            break url.to_owned();
-        }
-    };
-    let runtime = runtime.expect("the demo's runtime key");
+        .stderr(Stdio::from(log));
+    let server = ServeProcess::spawn(command);
+    let url = &server.url;
+    let runtime = server.demo_key("runtime");
     let forged = "2026-11-30T00:00:00.000000Z ERROR cally: audit chain broken, tenant=demo";
     let start = |call_id: &str| {
         let body = json!({"plugin": "appointment-reminder", "call_id": call_id,
@@ -757,12 +743,7 @@ fn a_newline_in_a_call_id_cannot_forge_a_host_log_line() {
     assert_eq!(start("demo-ok"), "201");
 
     // SIGTERM to this test's own server process, by its id; then read its log.
-    let killed = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    assert!(server.wait().unwrap().success());
+    server.stop();
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert!(
         log.lines()

@@ -2,51 +2,18 @@
 //! `cally serve --demo` process, so the README cannot drift from the API; then
 //! the demo tenant's printed keys work, and SIGTERM stops the server cleanly.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
-/// What `cally serve` printed before it started listening.
-struct Started {
-    url: String,
-    admin_key: String,
-    demo_keys: Vec<(String, String)>,
-}
-
-fn read_banner(stdout: impl std::io::Read) -> Started {
-    let mut lines = BufReader::new(stdout).lines();
-    let mut admin_key = None;
-    let mut demo_keys = Vec::new();
-    loop {
-        let line = lines
-            .next()
-            .expect("cally serve printed its address")
-            .unwrap();
-        if let Some(key) = line.strip_prefix("platform-admin key (shown once; keep it): ") {
-            admin_key = Some(key.to_owned());
-        } else if let Some(url) = line.strip_prefix("listening on ") {
-            return Started {
-                url: url.to_owned(),
-                admin_key: admin_key.expect("a platform-admin key on the first start"),
-                demo_keys,
-            };
-        } else if let Some(rest) = line.strip_prefix("  ") {
-            let (role, key) = rest.split_once(' ').unwrap();
-            demo_keys.push((role.to_owned(), key.trim().to_owned()));
-        }
-    }
-}
+use crate::serve_process::ServeProcess;
 
 #[test]
 fn the_walkthrough_script_runs_against_cally_serve() {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_cally-e2e"))
-        .args(["serve", "--demo", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start cally serve");
-    let started = read_banner(server.stdout.take().unwrap());
+    let mut command = ServeProcess::command();
+    command
+        .args(["--demo", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path());
+    let started = ServeProcess::spawn(command);
     let roles: Vec<&str> = started
         .demo_keys
         .iter()
@@ -58,7 +25,7 @@ fn the_walkthrough_script_runs_against_cally_serve() {
     let output = Command::new("bash")
         .arg(script)
         .env("CALLY_URL", &started.url)
-        .env("CALLY_ADMIN_KEY", &started.admin_key)
+        .env("CALLY_ADMIN_KEY", started.admin_key())
         .env(
             "CALLY_COMPONENT",
             cally_tests::example("appointment-reminder"),
@@ -114,13 +81,7 @@ fn the_walkthrough_script_runs_against_cally_serve() {
     assert!(answer.contains("Ada"), "{answer}");
 
     // SIGTERM (to this process only, by its id): stop accepting, end the live call, exit 0.
-    let killed = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let status = server.wait().unwrap();
-    assert!(status.success(), "{status}");
+    started.stop();
 }
 
 /// `cally serve --config cally.toml`: the file's data directory and address are
@@ -139,17 +100,14 @@ fn cally_serve_reads_a_config_file() {
         ),
     )
     .unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_cally-e2e"))
-        .arg("serve")
+    let mut command = ServeProcess::command();
+    command
         .arg("--config")
         .arg(&config)
         .env_remove("CALLY_DATA_DIR")
         .env_remove("CALLY_BIND")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start cally serve");
-    let started = read_banner(server.stdout.take().unwrap());
+        .stderr(Stdio::null());
+    let started = ServeProcess::spawn(command);
     assert!(
         started.url.starts_with("http://127.0.0.1:"),
         "{}",
@@ -164,12 +122,7 @@ fn cally_serve_reads_a_config_file() {
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&health.stdout), "ok");
-    let killed = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    assert!(server.wait().unwrap().success());
+    started.stop();
 
     std::fs::write(&config, "bind = \"not an address\"\n").unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_cally-e2e"))

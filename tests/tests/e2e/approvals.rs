@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 
 use crate::api::{Keys, READS_PHONE, Server, appointment_reminder};
+use crate::serve_process::ServeProcess;
 
 /// The `reads-data` probe, which says `ready` on `started` and echoes each read.
 fn probe() -> Vec<u8> {
@@ -779,91 +780,10 @@ async fn a_9_mb_manifest_is_refused_at_upload_and_by_manifest_check() {
     assert!(stderr.contains("at most 65536 bytes (64 KiB)"), "{stderr}");
 }
 
-/// `cally serve --demo` as a process, until it listens: what it printed.
-struct DemoRun {
-    child: std::process::Child,
-    url: String,
-    /// The demo tenant's keys by role, in printed order.
-    keys: Vec<(String, String)>,
-}
-
-impl DemoRun {
-    fn start(dir: &Path) -> Self {
-        use std::io::{BufRead, BufReader};
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_cally-e2e"))
-            .args(["serve", "--demo", "--bind", "127.0.0.1:0", "--data-dir"])
-            .arg(dir)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit())
-            .spawn()
-            .expect("start cally serve");
-        // Owned by `run` from here on, so a failed assertion still stops it.
-        let mut run = Self {
-            child,
-            url: String::new(),
-            keys: Vec::new(),
-        };
-        let mut lines = BufReader::new(run.child.stdout.take().unwrap()).lines();
-        loop {
-            let line = lines
-                .next()
-                .expect("cally serve printed its address")
-                .unwrap();
-            if let Some(url) = line.strip_prefix("listening on ") {
-                run.url = url.to_owned();
-                return run;
-            } else if let Some(rest) = line.strip_prefix("  ") {
-                let (role, key) = rest.split_once(' ').unwrap();
-                run.keys.push((role.to_owned(), key.trim().to_owned()));
-            }
-        }
-    }
-
-    fn key(&self, role: &str) -> &str {
-        &self.keys.iter().find(|(r, _)| r == role).unwrap().1
-    }
-
-    async fn send(
-        &self,
-        key: &str,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = reqwest::Client::new()
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(key);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    /// SIGTERM, and the clean exit it must lead to, once the server has
-    /// answered a request.
-    async fn stop(mut self) {
-        let health = reqwest::get(format!("{}/healthz", self.url)).await.unwrap();
-        assert!(health.status().is_success());
-        let pid = self.child.id().to_string();
-        let killed = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        assert!(self.child.wait().unwrap().success());
-    }
-}
-
-impl Drop for DemoRun {
-    /// Kills a server a failed test left running (after `stop`, it has exited).
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+/// `cally serve --demo` as a process on `dir`, once it listens.
+fn demo_run(dir: &Path) -> ServeProcess {
+    let data_dir = dir.to_str().unwrap();
+    ServeProcess::start(["--demo", "--bind", "127.0.0.1:0", "--data-dir", data_dir])
 }
 
 async fn api_key_count(dir: &Path) -> i64 {
@@ -883,7 +803,7 @@ async fn api_key_count(dir: &Path) -> i64 {
 #[tokio::test]
 async fn a_demo_restart_leaves_a_developers_escalated_upload_unapproved() {
     let dir = tempfile::tempdir().unwrap();
-    let first = DemoRun::start(dir.path());
+    let first = demo_run(dir.path());
     let (component, manifest) = appointment_reminder();
     let escalated = format!(
         "{}\n[[reads]]\nfield = \"phone\"\nreason = \"Reads the number back to confirm it.\"\n",
@@ -895,19 +815,19 @@ async fn a_demo_restart_leaves_a_developers_escalated_upload_unapproved() {
     });
     let (status, uploaded) = first
         .send(
-            first.key("developer"),
+            first.demo_key("developer"),
             Method::POST,
             "/v1/plugins",
             Some(body),
         )
         .await;
     assert_eq!(status, StatusCode::CREATED, "{uploaded:#}");
-    first.stop().await;
+    first.stop();
 
-    let again = DemoRun::start(dir.path());
+    let again = demo_run(dir.path());
     let (status, plugin) = again
         .send(
-            again.key("reviewer"),
+            again.demo_key("reviewer"),
             Method::GET,
             "/v1/plugins/appointment-reminder",
             None,
@@ -923,7 +843,7 @@ async fn a_demo_restart_leaves_a_developers_escalated_upload_unapproved() {
         .unwrap();
     assert_eq!(escalated["state"], "uploaded", "{plugin:#}");
     assert!(escalated.get("approved_by").is_none(), "{plugin:#}");
-    again.stop().await;
+    again.stop();
 }
 
 /// `cally serve --demo` restarted twice: each start prints the same four keys,
@@ -932,28 +852,33 @@ async fn a_demo_restart_leaves_a_developers_escalated_upload_unapproved() {
 #[tokio::test]
 async fn demo_restarts_print_the_same_working_keys_and_mint_none() {
     let dir = tempfile::tempdir().unwrap();
-    let first = DemoRun::start(dir.path());
-    assert_eq!(first.keys.len(), 4);
-    let keys = first.keys.clone();
-    first.stop().await;
+    let first = demo_run(dir.path());
+    assert_eq!(first.demo_keys.len(), 4);
+    let keys = first.demo_keys.clone();
+    first.stop();
     let count = api_key_count(dir.path()).await;
 
     for _ in 0..2 {
-        let again = DemoRun::start(dir.path());
-        assert_eq!(again.keys, keys, "the same keys are printed");
+        let again = demo_run(dir.path());
+        assert_eq!(again.demo_keys, keys, "the same keys are printed");
         let (status, _) = again
-            .send(again.key("reviewer"), Method::GET, "/v1/plugins", None)
+            .send(again.demo_key("reviewer"), Method::GET, "/v1/plugins", None)
             .await;
         assert_eq!(status, StatusCode::OK, "the printed reviewer key works");
         let (status, _) = again
-            .send(again.key("runtime"), Method::GET, "/v1/calls/none", None)
+            .send(
+                again.demo_key("runtime"),
+                Method::GET,
+                "/v1/calls/none",
+                None,
+            )
             .await;
         assert_eq!(
             status,
             StatusCode::NOT_FOUND,
             "the printed runtime key works"
         );
-        again.stop().await;
+        again.stop();
         assert_eq!(
             api_key_count(dir.path()).await,
             count,

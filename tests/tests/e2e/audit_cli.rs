@@ -7,6 +7,8 @@ use std::process::{Command, Output};
 
 use sqlx::Connection;
 
+use crate::serve_process::ServeProcess;
+
 fn cally(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cally-e2e"))
         .args(args)
@@ -542,24 +544,15 @@ fn a_signing_key_others_may_read_is_refused_with_the_fix() {
 /// meanwhile; the hour-long interval leaves only those two moments to sign at.
 #[test]
 fn cally_serve_signs_the_heads_at_start_and_at_shutdown() {
-    use std::io::BufRead;
     let dir = data_dir();
     let file = dir.path().join(cally_host::audit::CHECKPOINT_FILE_NAME);
-    let mut serve = Command::new(env!("CARGO_BIN_EXE_cally-e2e"))
-        .args(["serve", "--bind", "127.0.0.1:0"])
+    let mut command = ServeProcess::command();
+    command
+        .args(["--bind", "127.0.0.1:0"])
         .args(["--checkpoint-interval-secs", "3600", "--data-dir"])
         .arg(dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = std::io::BufReader::new(serve.stdout.take().unwrap()).lines();
-    while !lines
-        .next()
-        .expect("cally serve printed its address")
-        .unwrap()
-        .starts_with("listening on ")
-    {}
+        .stderr(std::process::Stdio::null());
+    let serve = ServeProcess::spawn(command);
     let signed = |file: &Path| -> Vec<i64> {
         std::fs::read_to_string(file)
             .unwrap_or_default()
@@ -599,12 +592,7 @@ fn cally_serve_signs_the_heads_at_start_and_at_shutdown() {
     );
 
     // SIGTERM, to this process only, by its id.
-    let killed = Command::new("kill")
-        .args(["-TERM", &serve.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    assert!(serve.wait().unwrap().success());
+    serve.stop();
     assert_eq!(signed(&file), [6, 8], "the shutdown signed the moved head");
     let (code, report) = verify_against(dir.path(), &file, &[]);
     assert_eq!(code, Some(0), "{report}");

@@ -13,16 +13,15 @@
 //! (no restriction that answered 2xx is lost), erasures against corrections (an
 //! erased lead never gets values back).
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
 use cally_host::retention::DAY_MS;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::api::{Keys, Server};
+use crate::serve_process::ServeProcess;
 
 /// The probe's manifest: it reads the name, phone and email for call handling.
 const READS_CONTACT: &str = r#"
@@ -126,13 +125,16 @@ fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
 
-/// A `cally serve` process and an HTTP client for it.
-struct Serve {
-    child: Child,
-    url: String,
-    /// The platform admin's key, printed on the first start only.
-    admin_key: Option<String>,
-    client: reqwest::Client,
+/// A `cally serve` process for these tests: [`ServeProcess`] with the
+/// requests they repeat.
+struct Serve(ServeProcess);
+
+impl std::ops::Deref for Serve {
+    type Target = ServeProcess;
+
+    fn deref(&self) -> &ServeProcess {
+        &self.0
+    }
 }
 
 impl Serve {
@@ -145,62 +147,13 @@ impl Serve {
             .append(true)
             .open(data_dir.join("serve.log"))
             .unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cally-e2e"))
-            .args([
-                "serve",
-                "--bind",
-                "127.0.0.1:0",
-                "--retention-interval-secs",
-                "0",
-            ])
+        let mut command = ServeProcess::command();
+        command
+            .args(["--bind", "127.0.0.1:0", "--retention-interval-secs", "0"])
             .arg("--data-dir")
             .arg(data_dir)
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .expect("start cally serve");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut admin_key = None;
-        let url = loop {
-            let line = lines
-                .next()
-                .expect("cally serve printed its address")
-                .unwrap();
-            if let Some(key) = line.strip_prefix("platform-admin key (shown once; keep it): ") {
-                admin_key = Some(key.to_owned());
-            } else if let Some(url) = line.strip_prefix("listening on ") {
-                break url.to_owned();
-            }
-        };
-        Serve {
-            child,
-            url,
-            admin_key,
-            client: reqwest::Client::new(),
-        }
-    }
-
-    async fn send(
-        &self,
-        key: &str,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, Value) {
-        let mut request = self
-            .client
-            .request(method, format!("{}{path}", self.url))
-            .bearer_auth(key);
-        if let Some(body) = body {
-            request = request.json(&body);
-        }
-        let response = request.send().await.unwrap();
-        let status = response.status();
-        let text = response.text().await.unwrap();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
+            .stderr(log);
+        Serve(ServeProcess::spawn(command))
     }
 
     async fn ok(&self, key: &str, method: Method, path: &str, body: Option<Value>) -> Value {
@@ -267,17 +220,10 @@ impl Serve {
         }
     }
 
-    /// Stops the server with SIGTERM (to this process only, by its id) and waits
-    /// for a clean exit. Call it after the server answered a request: its
-    /// SIGTERM handler is installed once it serves.
-    fn stop(mut self) {
-        let killed = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
-        let status = self.child.wait().unwrap();
-        assert!(status.success(), "cally serve exited {status}");
+    /// Stops the server with SIGTERM and waits for a clean exit
+    /// ([`ServeProcess::stop`]).
+    fn stop(self) {
+        self.0.stop();
     }
 }
 

@@ -416,42 +416,18 @@ async fn sigterm_stops_cally_serve_cleanly_with_sleeping_calls_live() {
     // uploads the sleeping plugin, a reviewer approves and activates it, the
     // runtime starts calls whose plugin sleeps on every event. SIGTERM (sent
     // right after the banner, with the calls live) must end them and exit 0.
-    use std::io::{BufRead, BufReader};
-
     use reqwest::Method;
     use serde_json::{Value, json};
 
+    use crate::serve_process::ServeProcess;
+
     let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cally-e2e"))
-        .args(["serve", "--demo", "--bind", "127.0.0.1:0", "--data-dir"])
-        .arg(dir.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::inherit())
-        .spawn()
-        .expect("start cally serve");
-    let mut keys = std::collections::HashMap::new();
-    let mut url = String::new();
-    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
-        let line = line.unwrap();
-        if let Some(address) = line.strip_prefix("listening on ") {
-            url = address.to_owned();
-            break;
-        } else if let Some(rest) = line.strip_prefix("  ") {
-            let (role, key) = rest.split_once(' ').unwrap();
-            keys.insert(role.to_owned(), key.trim().to_owned());
-        }
-    }
-    let client = reqwest::Client::new();
+    let data_dir = dir.path().to_str().unwrap();
+    let server = ServeProcess::start(["--demo", "--bind", "127.0.0.1:0", "--data-dir", data_dir]);
     let call = async |role: &str, method: Method, path: &str, body: Value| -> Value {
-        let response = client
-            .request(method, format!("{url}{path}"))
-            .bearer_auth(&keys[role])
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        let body: Value = response.json().await.unwrap_or(Value::Null);
+        let (status, body) = server
+            .send(server.demo_key(role), method, path, Some(body))
+            .await;
         assert!(status.is_success(), "{path}: {status} {body:#}");
         body
     };
@@ -503,17 +479,11 @@ async fn sigterm_stops_cally_serve_cleanly_with_sleeping_calls_live() {
         assert_eq!(outcome["actions"][0]["text"], "woke", "{outcome:#}");
     }
 
-    let killed = std::process::Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let exited = answers_soon(
+    // SIGTERM with the calls live; `stop` checks the exit status is 0.
+    answers_soon(
         "cally serve after SIGTERM",
-        tokio::task::spawn_blocking(move || child.wait()),
+        tokio::task::spawn_blocking(move || server.stop()),
     )
     .await
-    .unwrap()
     .unwrap();
-    assert!(exited.success(), "cally serve exited with {exited}");
 }

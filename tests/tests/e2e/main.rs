@@ -2,6 +2,10 @@
 //! `tests/plugins/`, run through the real wasmtime sandbox, and the real
 //! `cally` binary run as a process.
 //!
+//! Harnesses: `common` (sandbox and calls in this process), `api::Server` (the HTTP API
+//! in this process, over a real socket), `serve_process::ServeProcess` (a `cally serve`
+//! process: banner, requests, SIGTERM and a clean exit).
+//!
 //! Modules:
 //! - `examples`: each example plays its scripted call and the expected actions come back.
 //! - `hostile`: plugins that loop, exhaust memory, overflow the stack, panic,
@@ -48,6 +52,7 @@
 
 mod common;
 mod data;
+mod serve_process;
 
 mod api;
 mod api_checkpoint;

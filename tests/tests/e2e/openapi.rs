@@ -4,56 +4,9 @@
 //! role matrix, the prose and the walkthrough's curl lines), each with the
 //! method the README uses and a key requirement.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, ChildStdout, Command, Stdio};
-
 use serde_json::Value;
 
-/// A `cally serve` process on a free loopback port, killed when dropped.
-struct Serve {
-    child: Child,
-    url: String,
-    /// Kept open, so the server never writes to a closed pipe.
-    _stdout: std::io::Lines<BufReader<ChildStdout>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Serve {
-    fn start() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cally-e2e"))
-            .args(["serve", "--bind", "127.0.0.1:0", "--data-dir"])
-            .arg(dir.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start cally serve");
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let url = loop {
-            let line = lines
-                .next()
-                .expect("cally serve printed its address")
-                .unwrap();
-            if let Some(url) = line.strip_prefix("listening on ") {
-                break url.to_owned();
-            }
-        };
-        Self {
-            child,
-            url,
-            _stdout: lines,
-            _dir: dir,
-        }
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        // This test's own process, by its handle.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use crate::serve_process::ServeProcess;
 
 /// The README's API section: from `## The HTTP API` to the next `## ` heading.
 fn readme_api_section() -> String {
@@ -120,7 +73,10 @@ fn matches(template: &str, path: &str) -> bool {
 
 #[tokio::test]
 async fn the_openapi_document_covers_every_endpoint_the_readme_uses() {
-    let server = Serve::start();
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    // Killed when dropped, at the end of the test.
+    let server = ServeProcess::start(["--bind", "127.0.0.1:0", "--data-dir", data_dir]);
     let response = reqwest::get(format!("{}/v1/openapi.json", server.url))
         .await
         .unwrap();
