@@ -40,7 +40,7 @@ fn main() {
 }
 
 async fn run() {
-    let sandbox = Sandbox::new(SandboxConfig::default()).expect("sandbox");
+    let sandbox = Sandbox::new(bench_config()).expect("sandbox");
     let cache = ComponentCache::new(sandbox.clone(), None);
     let example = cally_host::examples::find("appointment-reminder").expect("bundled example");
     let plugin = cache.load(example.component).expect("component");
@@ -191,4 +191,15 @@ fn native_yes() -> cally_sdk::CallEvent {
         confidence: 0.93,
         is_final: true,
     })
+}
+
+/// The default sandbox with the memory budget and per-tenant caps lifted: the
+/// bench holds more live instances of one tenant than a default host admits
+/// on a small machine, and it measures speed, not admission.
+fn bench_config() -> SandboxConfig {
+    SandboxConfig {
+        memory_budget_bytes: 1 << 40,
+        max_memory_per_tenant_bytes: 1 << 40,
+        ..SandboxConfig::default()
+    }
 }
