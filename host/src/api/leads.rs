@@ -87,7 +87,7 @@ impl NewLead {
     operation_id = "create_lead",
     request_body = NewLead,
     responses(
-        (status = 201, description = "The lead as stored", body = Lead),
+        (status = 201, description = "The lead as stored; `erased` says whether it was erased at once (a minor without parental consent)", body = WrittenLead),
         (status = 409, description = "The tenant has a lead with that id"),
         (status = 422, description = "`lead_id` does not fit the id grammar (1 to 128 of A-Z, a-z, 0-9, '-', '_', '.', ':', starting with a letter or digit), or the body does not fit the schema"),
     ),
@@ -97,18 +97,52 @@ pub async fn create(
     auth: Auth<TenantAdmins>,
     State(host): State<Arc<ApiHost>>,
     ApiJson(body): ApiJson<NewLead>,
-) -> Result<(StatusCode, Json<Lead>), ApiError> {
+) -> Result<(StatusCode, Json<WrittenLead>), ApiError> {
     let tenant = auth.tenant();
     crate::ids::check_id("lead_id", &body.lead_id)?;
     let lead = body.into_lead(tenant).map_err(ApiError::unprocessable)?;
-    // One transaction, refused whole if the id is taken (never an overwrite).
-    host.store()
+    // One transaction, refused whole if the id is taken (never an overwrite); a
+    // minor is erased in it.
+    let erased = host
+        .store()
         .insert_leads(tenant, std::slice::from_ref(&lead))
         .await?;
+    let stored = existing(&host, tenant, &lead.lead_id).await?;
     Ok((
         StatusCode::CREATED,
-        Json(existing(&host, tenant, &lead.lead_id).await?),
+        Json(WrittenLead::new(stored, !erased.is_empty())),
     ))
+}
+
+/// Why a lead was erased as it was written: the privacy policy deletes a
+/// minor's data at once unless a verifiable parental consent is on record.
+pub const MINOR_ERASURE_REASON: &str = "minor-without-parental-consent: a lead whose age is \
+     `minor` with no verifiable parental consent in force is erased as soon as it is written";
+
+/// A lead as a create or correction wrote it, and whether that write erased
+/// it (the rule for minors): the answer says so rather than leaving the
+/// caller to notice the empty fields.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct WrittenLead {
+    /// The lead as stored (personal fields empty once erased).
+    #[serde(flatten)]
+    lead: Lead,
+    /// True if this request erased the lead's personal data: its age is
+    /// `minor` and no verifiable parental consent is in force.
+    erased: bool,
+    /// Why it was erased, naming the rule; absent if it was not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    erased_reason: Option<&'static str>,
+}
+
+impl WrittenLead {
+    fn new(lead: Lead, erased: bool) -> Self {
+        WrittenLead {
+            lead,
+            erased,
+            erased_reason: erased.then_some(MINOR_ERASURE_REASON),
+        }
+    }
 }
 
 /// `GET /v1/leads`: every lead of the tenant.
@@ -346,7 +380,7 @@ pub async fn withdraw(
         example = json!({"phone": "+15550100", "email": null}),
     ),
     responses(
-        (status = 200, description = "The lead, corrected", body = Lead),
+        (status = 200, description = "The lead, corrected; if the correction made it a minor with no parental consent in force, erased at once and `erased` true", body = WrittenLead),
         (status = 404, description = "The tenant has no lead with that id"),
         (status = 409, description = "The lead was erased; it cannot be changed"),
         (status = 422, description = "The body names `lead_id`, or a field or value that a lead cannot have"),
@@ -358,7 +392,7 @@ pub async fn correct(
     State(host): State<Arc<ApiHost>>,
     ApiPath(id): ApiPath<String>,
     ApiJson(patch): ApiJson<Map<String, Value>>,
-) -> Result<Json<Lead>, ApiError> {
+) -> Result<Json<WrittenLead>, ApiError> {
     if patch.contains_key("lead_id") {
         return Err(ApiError::unprocessable(
             "a lead's id cannot be corrected; create a new lead instead",
@@ -367,12 +401,14 @@ pub async fn correct(
     let update: LeadUpdate = serde_json::from_value(Value::Object(patch))
         .map_err(|e| ApiError::unprocessable(format!("invalid correction: {e}")))?;
     // Only the named fields are written, in one statement: a restriction (or
-    // another correction) committed meanwhile is never overwritten.
-    Ok(Json(
-        host.store()
-            .update_lead(auth.tenant(), &id, &update)
-            .await?,
-    ))
+    // another correction) committed meanwhile is never overwritten. Only a live
+    // lead is corrected, so an erased answer means this correction erased it.
+    let lead = host
+        .store()
+        .update_lead(auth.tenant(), &id, &update)
+        .await?;
+    let erased = lead.erased_at_ms.is_some();
+    Ok(Json(WrittenLead::new(lead, erased)))
 }
 
 /// The answer to an import: how many leads were imported. (A refused import
@@ -384,6 +420,12 @@ pub struct ImportReport {
     /// Every row that was refused, with why (empty here: a refused import
     /// answers 422 instead).
     rejected: Vec<RejectedRow>,
+    /// The ids of the imported leads that were erased at once: age `minor`,
+    /// and a new lead has no parental consent on record.
+    erased: Vec<String>,
+    /// Why they were erased, naming the rule; absent if none was.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    erased_reason: Option<&'static str>,
 }
 
 /// One refused row of an import.
@@ -425,7 +467,7 @@ pub const IMPORT_BODY_LIMIT: usize = 8 << 20;
         ),
     ),
     responses(
-        (status = 201, description = "Every lead imported", body = ImportReport),
+        (status = 201, description = "Every lead imported; `erased` names the minors erased at once", body = ImportReport),
         (status = 400, description = "The body is not a JSON array, or the CSV has no readable header, an unknown column or no `lead_id` column"),
         (status = 409, description = "A lead of the list was created meanwhile; nothing was imported"),
         (status = 413, description = "The list is larger than 8 MiB; split it"),
@@ -527,12 +569,14 @@ pub async fn import(
         return Err(error);
     }
     let leads: Vec<Lead> = leads.into_iter().map(|(_, lead)| lead).collect();
-    host.store().insert_leads(tenant, &leads).await?;
+    let erased = host.store().insert_leads(tenant, &leads).await?;
     Ok((
         StatusCode::CREATED,
         Json(ImportReport {
             imported: leads.len(),
             rejected,
+            erased_reason: (!erased.is_empty()).then_some(MINOR_ERASURE_REASON),
+            erased,
         }),
     ))
 }

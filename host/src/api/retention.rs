@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::TenantAdmins;
 use super::{ApiError, ApiHost, ApiJson, Auth};
 use crate::retention::{self, MAX_DAYS, PurgeError, PurgeReport, Trigger};
-use crate::store::RetentionPolicy;
+use crate::store::{RetentionPolicy, UnknownAgeLeads};
 
 /// The body of `PUT /v1/retention`: the whole policy (an absent or `null` limit
 /// keeps that kind of data until the lead is erased).
@@ -34,22 +34,35 @@ pub struct PolicyView {
     messages_days: Option<u32>,
     /// When the policy was last set; `null` if it never was.
     updated_at_ms: Option<i64>,
+    /// Live leads whose age is unknown, for the tenant to resolve: they are
+    /// treated as minors (every read denied without a parental consent) but,
+    /// unlike a known minor's, their data is kept. Set the age with `PATCH
+    /// /v1/leads/{id}` (`minor` erases it unless a parental consent is in force).
+    unknown_age_leads: UnknownAgeLeads,
 }
 
+/// The most lead ids of unknown age a retention answer names (all are counted).
+pub const MAX_UNKNOWN_AGE_IDS: u32 = 1000;
+
 impl PolicyView {
-    fn of(policy: Option<RetentionPolicy>) -> Self {
-        match policy {
+    /// The tenant's policy and its leads of unknown age, as stored now.
+    async fn read(host: &ApiHost, tenant: &str) -> Result<Self, ApiError> {
+        let store = host.store();
+        let unknown_age_leads = store.unknown_age_leads(tenant, MAX_UNKNOWN_AGE_IDS).await?;
+        Ok(match store.retention_policy(tenant).await? {
             Some(p) => Self {
                 calls_days: p.calls_days,
                 messages_days: p.messages_days,
                 updated_at_ms: Some(p.updated_at_ms),
+                unknown_age_leads,
             },
             None => Self {
                 calls_days: None,
                 messages_days: None,
                 updated_at_ms: None,
+                unknown_age_leads,
             },
-        }
+        })
     }
 }
 
@@ -68,15 +81,14 @@ fn check_days(name: &str, days: Option<u32>) -> Result<(), ApiError> {
     path = "/retention",
     tag = "retention",
     operation_id = "get_retention_policy",
-    responses((status = 200, description = "The policy; every limit `null` if none was set", body = PolicyView)),
+    responses((status = 200, description = "The policy (every limit `null` if none was set) and the live leads of unknown age to resolve", body = PolicyView)),
     security(("api_key" = ["tenant-admin"])),
 )]
 pub async fn get(
     auth: Auth<TenantAdmins>,
     State(host): State<Arc<ApiHost>>,
 ) -> Result<Json<PolicyView>, ApiError> {
-    let policy = host.store().retention_policy(auth.tenant()).await?;
-    Ok(Json(PolicyView::of(policy)))
+    Ok(Json(PolicyView::read(&host, auth.tenant()).await?))
 }
 
 /// `PUT /v1/retention`: sets the tenant's policy (the next purge applies it).
@@ -108,8 +120,7 @@ pub async fn put(
             updated_at_ms: crate::session::now_ms() as i64,
         })
         .await?;
-    let policy = host.store().retention_policy(tenant).await?;
-    Ok(Json(PolicyView::of(policy)))
+    Ok(Json(PolicyView::read(&host, tenant).await?))
 }
 
 /// `POST /v1/retention/purge`: purges now what the policy says is too old,

@@ -697,7 +697,11 @@ pub trait Store: Send + Sync + 'static {
     /// Changes only the fields `update` names, in one statement over the stored
     /// row, and returns the lead as written. [`StoreError::UnknownLead`] if the
     /// tenant has no such lead, [`StoreError::LeadErased`] if it was erased
-    /// (nothing is written then: an erased lead never gets values back).
+    /// (nothing is written then: an erased lead never gets values back). An
+    /// update setting the age to [`AgeStatus::Minor`](crate::consent::AgeStatus::Minor)
+    /// while the lead has no verifiable parental consent in force erases the lead
+    /// in the same transaction, as [`Store::erase_lead`] does (old copies removed
+    /// before this returns); the lead returned is then erased.
     async fn update_lead(
         &self,
         tenant: &str,
@@ -856,8 +860,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Creates every lead of `leads` (all of one tenant) in ONE transaction:
     /// all or nothing. [`StoreError::Conflict`] names the first lead id that
-    /// exists already; nothing is stored then.
-    async fn insert_leads(&self, tenant: &str, leads: &[Lead]) -> Result<(), StoreError>;
+    /// exists already; nothing is stored then. A lead of age
+    /// [`AgeStatus::Minor`](crate::consent::AgeStatus::Minor) (a new lead has no
+    /// parental consent on record) is erased in that same transaction, as
+    /// [`Store::erase_lead`] erases, old copies removed before this returns;
+    /// returns the ids of the leads so erased.
+    async fn insert_leads(&self, tenant: &str, leads: &[Lead]) -> Result<Vec<String>, StoreError>;
 
     /// The plugin's reviewer decisions, oldest first.
     async fn release_events(
@@ -900,4 +908,22 @@ pub trait Store: Send + Sync + 'static {
         calls_before_ms: Option<i64>,
         messages_before_ms: Option<i64>,
     ) -> Result<PurgeCounts, StoreError>;
+
+    /// The tenant's live (not erased) leads whose age is unknown: treated as
+    /// minors, so denied without parental consent, and for the tenant to
+    /// resolve. Counts them all and names the first `limit` by id.
+    async fn unknown_age_leads(
+        &self,
+        tenant: &str,
+        limit: u32,
+    ) -> Result<UnknownAgeLeads, StoreError>;
+}
+
+/// A tenant's live leads of unknown age: how many, and the first few ids.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct UnknownAgeLeads {
+    /// How many live leads have an unknown age.
+    pub count: u64,
+    /// Their ids, sorted, at most the limit asked for.
+    pub lead_ids: Vec<String>,
 }

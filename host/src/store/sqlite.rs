@@ -23,11 +23,11 @@ use sqlx::{Row, Sqlite};
 use super::{
     ApiKeyRecord, AuditChain, AuditFilter, AuditHead, CallRecord, CallStart, Lead, LeadSnapshot,
     LeadTag, LeadUpdate, MessageStatus, NewConsent, NewMessage, NewTag, OutboxMessage, PurgeCounts,
-    ReleaseEvent, RetentionPolicy, Store, StoreError, StoredPluginVersion, UnsealedReleaseRecords,
-    erased_call_result,
+    ReleaseEvent, RetentionPolicy, Store, StoreError, StoredPluginVersion, UnknownAgeLeads,
+    UnsealedReleaseRecords, erased_call_result,
 };
 use crate::audit::{AuditEntry, AuditRecord};
-use crate::consent::{ConsentRecord, ParseError};
+use crate::consent::{AgeStatus, ConsentRecord, ParseError};
 
 mod audit_append;
 mod retention;
@@ -424,6 +424,112 @@ fn audit_from_row(row: &SqliteRow) -> Result<AuditRecord, StoreError> {
         prev_hash: get(row, "audit_log", "prev_hash")?,
         hash: get(row, "audit_log", "hash")?,
     })
+}
+
+/// Erases a lead inside the caller's transaction `conn` (see
+/// [`Store::erase_lead`]): clears its personal fields, deletes its tags, strips
+/// and cancels its messages, and replaces the stored results of its calls and of
+/// any call quoting its name, phone or email. The caller commits, then truncates
+/// the WAL so no old copy is left.
+async fn erase_in(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    lead_id: &str,
+    at_ms: i64,
+    action: &str,
+) -> Result<(), StoreError> {
+    let fail = |e: sqlx::Error| database(action, e);
+    // The identifying values, read before they are cleared, to find other calls'
+    // results that quote them.
+    let values: Option<(Option<String>, Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT name, phone, email FROM leads WHERE tenant = ?1 AND lead_id = ?2")
+            .bind(tenant)
+            .bind(lead_id)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(fail)?;
+    let Some((name, phone, email)) = values else {
+        return Err(StoreError::UnknownLead {
+            tenant: tenant.into(),
+            lead: lead_id.into(),
+        });
+    };
+    sqlx::query(
+        "UPDATE leads SET name = NULL, phone = NULL, email = NULL, location = NULL, \
+                 language = NULL, preferences = NULL, \
+                 erased_at_ms = COALESCE(erased_at_ms, ?3), updated_at_ms = ?3 \
+             WHERE tenant = ?1 AND lead_id = ?2",
+    )
+    .bind(tenant)
+    .bind(lead_id)
+    .bind(at_ms)
+    .execute(&mut *conn)
+    .await
+    .map_err(fail)?;
+    sqlx::query("DELETE FROM lead_tags WHERE tenant = ?1 AND lead_id = ?2")
+        .bind(tenant)
+        .bind(lead_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(fail)?;
+    sqlx::query(
+        "UPDATE message_outbox SET params = NULL, address = NULL, updated_at_ms = ?3, \
+                 status = CASE status WHEN 'queued' THEN 'cancelled' ELSE status END \
+             WHERE tenant = ?1 AND lead_id = ?2",
+    )
+    .bind(tenant)
+    .bind(lead_id)
+    .bind(at_ms)
+    .execute(&mut *conn)
+    .await
+    .map_err(fail)?;
+    let note = erased_call_result().to_string();
+    sqlx::query(
+        "UPDATE calls SET result = ?3 \
+             WHERE tenant = ?1 AND lead_id = ?2 AND result IS NOT NULL",
+    )
+    .bind(tenant)
+    .bind(lead_id)
+    .bind(&note)
+    .execute(&mut *conn)
+    .await
+    .map_err(fail)?;
+    for quoted in quoted_forms([name, phone, email].into_iter().flatten()) {
+        sqlx::query(
+            "UPDATE calls SET result = ?2 \
+                 WHERE tenant = ?1 AND result IS NOT NULL AND instr(result, ?3) > 0",
+        )
+        .bind(tenant)
+        .bind(&note)
+        .bind(quoted)
+        .execute(&mut *conn)
+        .await
+        .map_err(fail)?;
+    }
+    Ok(())
+}
+
+/// Whether the lead has a verifiable parental consent in force at `now_ms`
+/// (granted, neither withdrawn nor expired), read inside `conn`'s transaction.
+async fn has_parental_consent_in(
+    conn: &mut SqliteConnection,
+    tenant: &str,
+    lead_id: &str,
+    now_ms: i64,
+    action: &str,
+) -> Result<bool, StoreError> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM consents WHERE tenant = ?1 AND lead_id = ?2 \
+             AND parental = 1 AND granted_at_ms <= ?3 \
+             AND (withdrawn_at_ms IS NULL OR withdrawn_at_ms > ?3) \
+             AND (expires_at_ms IS NULL OR expires_at_ms > ?3))",
+    )
+    .bind(tenant)
+    .bind(lead_id)
+    .bind(now_ms)
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(|e| database(action, e))
 }
 
 async fn ensure_tenant_in(
@@ -1121,11 +1227,12 @@ impl Store for SqliteStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant, leads = leads.len()), err(level = "debug"))]
-    async fn insert_leads(&self, tenant: &str, leads: &[Lead]) -> Result<(), StoreError> {
+    async fn insert_leads(&self, tenant: &str, leads: &[Lead]) -> Result<Vec<String>, StoreError> {
         let action = format!("importing {} leads of tenant '{tenant}'", leads.len());
         let now = now_ms();
         let mut tx = self.begin(&action).await?;
         ensure_tenant_in(&mut tx, tenant, now).await?;
+        let mut erased = Vec::new();
         for lead in leads {
             let done = sqlx::query(
                 "INSERT INTO leads (tenant, lead_id, name, phone, email, location, language, \
@@ -1144,13 +1251,28 @@ impl Store for SqliteStore {
                     what: format!("lead '{}'", lead.lead_id),
                 });
             }
+            // A minor with no parental consent in force (a new lead has none) is
+            // erased in this same transaction.
+            if lead.age == AgeStatus::Minor
+                && !has_parental_consent_in(&mut tx, tenant, &lead.lead_id, now, &action).await?
+            {
+                erase_in(&mut tx, tenant, &lead.lead_id, now, &action).await?;
+                erased.push(lead.lead_id.clone());
+            }
         }
-        tx.commit().await.map_err(commit_error(action))?;
+        tx.commit().await.map_err(commit_error(action.clone()))?;
         for lead in leads {
             // A decision may have cached "no such lead" before the import.
             self.leads.invalidate(tenant, &lead.lead_id);
         }
-        Ok(())
+        if !erased.is_empty() {
+            self.truncate_wal(&format!(
+                "{action}, which erased {} minors' data (erase those leads again to remove the old copies)",
+                erased.len()
+            ))
+            .await?;
+        }
+        Ok(erased)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = %event.tenant, plugin = %event.plugin), err(level = "debug"))]
@@ -1309,6 +1431,14 @@ impl Store for SqliteStore {
     ) -> Result<PurgeCounts, StoreError> {
         retention::purge_before(self, tenant, calls_before_ms, messages_before_ms).await
     }
+
+    async fn unknown_age_leads(
+        &self,
+        tenant: &str,
+        limit: u32,
+    ) -> Result<UnknownAgeLeads, StoreError> {
+        retention::unknown_age_leads(self, tenant, limit).await
+    }
 }
 
 /// The database reads and writes behind the lead cache; `Store` wraps them.
@@ -1418,9 +1548,45 @@ impl SqliteStore {
                 sqlx::Error::Protocol("the lead is live but the update changed no row".into()),
             ));
         };
-        let lead = lead_from_row(&row)?;
-        tx.commit().await.map_err(commit_error(action))?;
+        let mut lead = lead_from_row(&row)?;
+        // A correction saying the lead is a minor, with no parental consent in
+        // force, erases their data in this same transaction.
+        let now = now_ms();
+        let erase = update.age == Some(AgeStatus::Minor)
+            && !has_parental_consent_in(&mut tx, tenant, lead_id, now, &action).await?;
+        if erase {
+            erase_in(&mut tx, tenant, lead_id, now, &action).await?;
+            lead = self.lead_in(&mut tx, tenant, lead_id, &action).await?;
+        }
+        tx.commit().await.map_err(commit_error(action.clone()))?;
+        if erase {
+            self.truncate_wal(&format!(
+                "{action}, which erased the minor's data (erase the lead again to remove the old copies)"
+            ))
+            .await?;
+        }
         Ok(lead)
+    }
+
+    /// The lead as stored, read inside `conn`'s transaction.
+    async fn lead_in(
+        &self,
+        conn: &mut SqliteConnection,
+        tenant: &str,
+        lead_id: &str,
+        action: &str,
+    ) -> Result<Lead, StoreError> {
+        let row = sqlx::query(
+            "SELECT tenant, lead_id, name, phone, email, location, language, preferences, \
+                 age_status, restricted, erased_at_ms, created_at_ms, updated_at_ms \
+             FROM leads WHERE tenant = ?1 AND lead_id = ?2",
+        )
+        .bind(tenant)
+        .bind(lead_id)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| database(action, e))?;
+        lead_from_row(&row)
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = %tenant), err(level = "debug"))]
@@ -1432,74 +1598,7 @@ impl SqliteStore {
     ) -> Result<(), StoreError> {
         let action = format!("erasing lead '{lead_id}' of tenant '{tenant}'");
         let mut tx = self.begin(&action).await?;
-        // The identifying values, read before they are cleared, to find other calls'
-        // results that quote them.
-        let values: Option<(Option<String>, Option<String>, Option<String>)> = sqlx::query_as(
-            "SELECT name, phone, email FROM leads WHERE tenant = ?1 AND lead_id = ?2",
-        )
-        .bind(tenant)
-        .bind(lead_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|e| database(action.clone(), e))?;
-        let Some((name, phone, email)) = values else {
-            return Err(StoreError::UnknownLead {
-                tenant: tenant.into(),
-                lead: lead_id.into(),
-            });
-        };
-        sqlx::query(
-            "UPDATE leads SET name = NULL, phone = NULL, email = NULL, location = NULL, \
-                 language = NULL, preferences = NULL, \
-                 erased_at_ms = COALESCE(erased_at_ms, ?3), updated_at_ms = ?3 \
-             WHERE tenant = ?1 AND lead_id = ?2",
-        )
-        .bind(tenant)
-        .bind(lead_id)
-        .bind(at_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| database(action.clone(), e))?;
-        sqlx::query("DELETE FROM lead_tags WHERE tenant = ?1 AND lead_id = ?2")
-            .bind(tenant)
-            .bind(lead_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| database(action.clone(), e))?;
-        sqlx::query(
-            "UPDATE message_outbox SET params = NULL, address = NULL, updated_at_ms = ?3, \
-                 status = CASE status WHEN 'queued' THEN 'cancelled' ELSE status END \
-             WHERE tenant = ?1 AND lead_id = ?2",
-        )
-        .bind(tenant)
-        .bind(lead_id)
-        .bind(at_ms)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| database(action.clone(), e))?;
-        let note = erased_call_result().to_string();
-        sqlx::query(
-            "UPDATE calls SET result = ?3 \
-             WHERE tenant = ?1 AND lead_id = ?2 AND result IS NOT NULL",
-        )
-        .bind(tenant)
-        .bind(lead_id)
-        .bind(&note)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| database(action.clone(), e))?;
-        for quoted in quoted_forms([name, phone, email].into_iter().flatten()) {
-            sqlx::query(
-                "UPDATE calls SET result = ?2 \
-                 WHERE tenant = ?1 AND result IS NOT NULL AND instr(result, ?3) > 0",
-            )
-            .bind(tenant)
-            .bind(&note)
-            .bind(quoted)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| database(action.clone(), e))?;
-        }
+        erase_in(&mut tx, tenant, lead_id, at_ms, &action).await?;
         tx.commit().await.map_err(commit_error(action.clone()))?;
         self.truncate_wal(&format!(
             "{action} (the lead is erased; erase it again to remove the old copies)"

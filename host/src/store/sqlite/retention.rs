@@ -1,7 +1,7 @@
 //! Retention policies and the purge, for [`SqliteStore`]'s `Store` implementation.
 
 use super::{SqliteStore, database, get, now_ms};
-use crate::store::{PurgeCounts, RetentionPolicy, StoreError};
+use crate::store::{PurgeCounts, RetentionPolicy, StoreError, UnknownAgeLeads};
 
 fn policy_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RetentionPolicy, StoreError> {
     let table = "retention_policies";
@@ -128,6 +128,37 @@ pub(super) async fn purge_before(
         }
     }
     Ok(counts)
+}
+
+/// See [`crate::store::Store::unknown_age_leads`].
+pub(super) async fn unknown_age_leads(
+    store: &SqliteStore,
+    tenant: &str,
+    limit: u32,
+) -> Result<UnknownAgeLeads, StoreError> {
+    let action = || format!("listing the leads of unknown age of tenant '{tenant}'");
+    let count: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM leads \
+         WHERE tenant = ?1 AND age_status = 'unknown' AND erased_at_ms IS NULL",
+    )
+    .bind(tenant)
+    .fetch_one(&store.reader)
+    .await
+    .map_err(|e| database(action(), e))?;
+    let lead_ids = sqlx::query_scalar(
+        "SELECT lead_id FROM leads \
+         WHERE tenant = ?1 AND age_status = 'unknown' AND erased_at_ms IS NULL \
+         ORDER BY lead_id LIMIT ?2",
+    )
+    .bind(tenant)
+    .bind(i64::from(limit))
+    .fetch_all(&store.reader)
+    .await
+    .map_err(|e| database(action(), e))?;
+    Ok(UnknownAgeLeads {
+        count: u64::try_from(count).unwrap_or_default(),
+        lead_ids,
+    })
 }
 
 #[cfg(test)]
