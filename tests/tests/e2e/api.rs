@@ -253,11 +253,11 @@ fn ada() -> Value {
     })
 }
 
-fn consent(purpose: &str) -> Value {
+pub(crate) fn consent(purpose: &str) -> Value {
     json!({"purpose": purpose, "source": "web-form", "evidence": "form-2291"})
 }
 
-fn start_call(plugin: &str, call_id: &str) -> Value {
+pub(crate) fn start_call(plugin: &str, call_id: &str) -> Value {
     json!({
         "plugin": plugin,
         "call_id": call_id,
@@ -268,12 +268,12 @@ fn start_call(plugin: &str, call_id: &str) -> Value {
     })
 }
 
-fn speech(text: &str) -> Value {
+pub(crate) fn speech(text: &str) -> Value {
     json!({"type": "speech", "text": text, "confidence": 0.92, "final": true})
 }
 
 /// The texts of the `say` actions in an outcome.
-fn said(outcome: &Value) -> Vec<String> {
+pub(crate) fn said(outcome: &Value) -> Vec<String> {
     outcome["actions"]
         .as_array()
         .unwrap()
@@ -1038,7 +1038,7 @@ async fn bad_input_gets_a_clear_problem_and_stores_nothing() {
 
 /// A host whose tenant `acme` has the reads-data probe (reading the phone)
 /// released, and lead Ada with call-handling consent; returns that consent.
-async fn probe_and_consenting_ada() -> (Server, Keys, Value) {
+pub(crate) async fn probe_and_consenting_ada() -> (Server, Keys, Value) {
     let server = Server::start().await;
     let keys = server.tenant("acme").await;
     let probe = std::fs::read(cally_tests::plugin("reads-data")).unwrap();

@@ -101,7 +101,7 @@ const WINIFRED: Person = Person {
 };
 
 /// Every file under `dir` (recursively) whose bytes contain `needle`.
-fn files_holding(dir: &Path, needle: &str) -> Vec<PathBuf> {
+pub(crate) fn files_holding(dir: &Path, needle: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut pending = vec![dir.to_owned()];
     while let Some(dir) = pending.pop() {

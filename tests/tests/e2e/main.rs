@@ -47,6 +47,10 @@
 //!   erasures racing corrections lose nothing.
 //! - `api_script`: `scripts/walkthrough.sh` against a `cally serve --demo` process;
 //!   `cally serve --config`.
+//! - `minors`: a lead created, imported or corrected as a minor without parental
+//!   consent is erased at once (no file under the data directory holds its values, a
+//!   live call's next read is denied `lead-erased`); leads of unknown age are listed in
+//!   the retention answer.
 //! - `openapi`: `/v1/openapi.json` from a `cally serve` process documents every
 //!   endpoint the README's API section uses.
 
@@ -73,6 +77,7 @@ mod fair_share;
 mod hostile;
 mod isolation;
 mod manifest;
+mod minors;
 mod openapi;
 mod personal_data;
 mod sessions;
