@@ -136,7 +136,8 @@ pub struct WrittenLead {
 }
 
 impl WrittenLead {
-    fn new(lead: Lead, erased: bool) -> Self {
+    /// `lead` as written; `erased` if this write erased it (the minor rule).
+    pub(crate) fn new(lead: Lead, erased: bool) -> Self {
         WrittenLead {
             lead,
             erased,
@@ -428,6 +429,18 @@ pub struct ImportReport {
     erased_reason: Option<&'static str>,
 }
 
+impl ImportReport {
+    /// `imported` leads all written, `erased` the ids of those erased at once.
+    pub(crate) fn new(imported: usize, erased: Vec<String>) -> Self {
+        ImportReport {
+            imported,
+            rejected: Vec::new(),
+            erased_reason: (!erased.is_empty()).then_some(MINOR_ERASURE_REASON),
+            erased,
+        }
+    }
+}
+
 /// One refused row of an import.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RejectedRow {
@@ -572,12 +585,7 @@ pub async fn import(
     let erased = host.store().insert_leads(tenant, &leads).await?;
     Ok((
         StatusCode::CREATED,
-        Json(ImportReport {
-            imported: leads.len(),
-            rejected,
-            erased_reason: (!erased.is_empty()).then_some(MINOR_ERASURE_REASON),
-            erased,
-        }),
+        Json(ImportReport::new(leads.len(), erased)),
     ))
 }
 

@@ -175,7 +175,12 @@ async fn retention_endpoints_check_the_key_and_its_role() {
         .await;
     assert_eq!(
         policy,
-        json!({"calls_days": null, "messages_days": null, "updated_at_ms": null})
+        json!({
+            "calls_days": null,
+            "messages_days": null,
+            "updated_at_ms": null,
+            "unknown_age_leads": {"count": 0, "lead_ids": []},
+        })
     );
 }
 

@@ -480,6 +480,36 @@ fn session_and_audit_answers_fit_their_published_schemas() {
     assert!(found.is_empty(), "{}", found.join("\n"));
 }
 
+/// The answers of a lead's creation or correction (erased at once as a minor,
+/// or not), of an import naming the minors it erased, and the leads of unknown
+/// age in the retention answer fit their published schemas.
+#[test]
+fn lead_write_answers_fit_their_published_schemas() {
+    use crate::api::leads::{ImportReport, WrittenLead};
+    use crate::store::{Lead, UnknownAgeLeads};
+    let document = json();
+    let mut kept = Lead::new("acme", "lead-1".to_owned());
+    kept.name = Some("Ada".into());
+    let mut erased = Lead::new("acme", "lead-2".to_owned());
+    erased.erased_at_ms = Some(1);
+    let mut found = Vec::new();
+    found.extend(misfits_of(&document, &WrittenLead::new(kept, false)));
+    found.extend(misfits_of(&document, &WrittenLead::new(erased, true)));
+    found.extend(misfits_of(
+        &document,
+        &ImportReport::new(2, vec!["lead-2".into()]),
+    ));
+    found.extend(misfits_of(&document, &ImportReport::new(1, Vec::new())));
+    found.extend(misfits_of(
+        &document,
+        &UnknownAgeLeads {
+            count: 3,
+            lead_ids: vec!["lead-3".into()],
+        },
+    ));
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
 /// The checker above fails on the drift it is there to catch.
 #[test]
 fn the_schema_checker_finds_drift() {
