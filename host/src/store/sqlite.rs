@@ -1829,6 +1829,80 @@ mod tests {
         }
     }
 
+    /// The minor rule at the store: an inserted minor is erased in the insert
+    /// (and named), an adult is not; a correction to minor erases unless a
+    /// parental consent is in force (an expired or withdrawn one does not count,
+    /// nor a non-parental one), and a snapshot cached before the correction is
+    /// dropped, so the next decision sees the erasure.
+    #[tokio::test]
+    async fn a_minor_written_without_parental_consent_is_erased_in_the_same_write() {
+        let store = SqliteStore::open_in_memory().await.unwrap();
+        let child = Lead {
+            age: AgeStatus::Minor,
+            ..lead("acme", "l-child")
+        };
+        let erased = store
+            .insert_leads("acme", &[lead("acme", "l-1"), child, lead("acme", "l-2")])
+            .await
+            .unwrap();
+        assert_eq!(erased, ["l-child"]);
+        let stored = store.lead("acme", "l-child").await.unwrap().unwrap();
+        assert!(
+            stored.erased_at_ms.is_some() && stored.name.is_none(),
+            "{stored:?}"
+        );
+        assert_eq!(stored.age, AgeStatus::Minor);
+
+        let to_minor = LeadUpdate {
+            age: Some(AgeStatus::Minor),
+            ..LeadUpdate::default()
+        };
+        let in_force = |parental| NewConsent {
+            expires_at_ms: None,
+            parental,
+            ..consent("acme", "l-1", Purpose::CallHandling, None)
+        };
+        // l-1: a non-parental consent in force, a parental one expired, a
+        // parental one withdrawn: none counts.
+        store.grant_consent(&in_force(false)).await.unwrap();
+        store
+            .grant_consent(&NewConsent {
+                parental: true,
+                ..consent("acme", "l-1", Purpose::CallHandling, None)
+            })
+            .await
+            .unwrap();
+        let withdrawn = store.grant_consent(&in_force(true)).await.unwrap();
+        store
+            .withdraw_consent("acme", withdrawn.id, 2_000)
+            .await
+            .unwrap();
+        let before = store.lead_snapshot("acme", "l-1").await.unwrap();
+        assert!(before.lead.as_ref().unwrap().erased_at_ms.is_none());
+        let corrected = store.update_lead("acme", "l-1", &to_minor).await.unwrap();
+        assert!(
+            corrected.erased_at_ms.is_some() && corrected.phone.is_none(),
+            "{corrected:?}"
+        );
+        let after = store.lead_snapshot("acme", "l-1").await.unwrap();
+        assert!(
+            after.lead.as_ref().unwrap().erased_at_ms.is_some(),
+            "the cached snapshot was dropped"
+        );
+
+        // l-2: a parental consent in force keeps the lead.
+        store
+            .grant_consent(&NewConsent {
+                lead_id: "l-2".into(),
+                ..in_force(true)
+            })
+            .await
+            .unwrap();
+        let kept = store.update_lead("acme", "l-2", &to_minor).await.unwrap();
+        assert!(kept.erased_at_ms.is_none(), "{kept:?}");
+        assert_eq!((kept.age, kept.phone.is_some()), (AgeStatus::Minor, true));
+    }
+
     #[tokio::test]
     async fn the_file_is_durable_wal_and_checks_foreign_keys() {
         let dir = tempfile::tempdir().unwrap();
