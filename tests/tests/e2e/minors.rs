@@ -56,6 +56,9 @@ impl Person {
     }
 }
 
+/// A location a correction to `minor` writes in the same request.
+const NEW_TOWN: &str = "Wickerfold-under-Lyme";
+
 const CSV_HEADER: &str = "lead_id,name,phone,email,location,age,preferences\n";
 
 const PIP: Person = Person {
@@ -275,7 +278,8 @@ async fn a_lead_corrected_to_minor_is_erased_and_a_live_call_gets_lead_erased() 
 
 /// A minor with a verifiable parental consent in force is kept (the answer
 /// says `erased: false`) and a live call may read it; a parental consent that
-/// was withdrawn does not count, and a non-parental one neither.
+/// was withdrawn does not count, and a non-parental one neither: that lead is
+/// erased with the location the same correction wrote.
 #[tokio::test]
 async fn a_minor_with_a_parental_consent_on_record_is_not_erased() {
     let (server, keys, _) = probe_and_consenting_ada().await;
@@ -348,12 +352,15 @@ async fn a_minor_with_a_parental_consent_on_record_is_not_erased() {
             &keys.admin,
             Method::PATCH,
             &format!("/v1/leads/{}", PIP.lead_id),
-            Some(json!({"age": "minor"})),
+            Some(json!({"age": "minor", "location": NEW_TOWN})),
         )
         .await;
     assert_eq!(corrected["erased"], true, "{corrected:#}");
     assert_erased(&server, &keys, PIP.lead_id).await;
-    assert_eq!(copies(&server, &PIP.values()), Vec::<String>::new());
+    // The values the correction itself wrote are gone too.
+    let mut values = PIP.values().to_vec();
+    values.push(NEW_TOWN);
+    assert_eq!(copies(&server, &values), Vec::<String>::new());
 }
 
 /// Leads of unknown age are kept (denied without parental consent, as before)
