@@ -49,6 +49,9 @@
 //!   `cally serve --config`.
 //! - `openapi`: `/v1/openapi.json` from a `cally serve` process documents every
 //!   endpoint the README's API section uses.
+//! - `tls`: `cally serve --tls-cert/--tls-key` to a rustls client trusting only the
+//!   test's CA, with HSTS; no plain HTTP on its port; a non-loopback bind in clear
+//!   refused unless `--insecure-http`; certificate reload on SIGHUP.
 
 mod common;
 mod data;
@@ -76,3 +79,4 @@ mod manifest;
 mod openapi;
 mod personal_data;
 mod sessions;
+mod tls;
