@@ -322,3 +322,47 @@ fn shutdown_signal() -> impl Future<Output = ()> {
         eprintln!("cally: shutting down: no new connections; ending live calls");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn settings(args: &[&str]) -> anyhow::Result<Settings> {
+        Cli::try_parse_from(std::iter::once("serve").chain(args.iter().copied()))
+            .unwrap()
+            .serve
+            .settings()
+    }
+
+    #[test]
+    fn plain_http_is_refused_off_loopback_unless_insecure_http() {
+        for bind in ["0.0.0.0:0", "[::]:0", "10.0.0.7:8080"] {
+            let error = settings(&["--bind", bind]).err().expect("refused");
+            let text = error.to_string();
+            assert!(text.contains("--insecure-http"), "{text}");
+            assert!(text.contains("--tls-cert"), "{text}");
+            assert!(error.is::<BadInput>(), "exit 2: {text}");
+            assert!(settings(&["--bind", bind, "--insecure-http"]).is_ok());
+            let tls = settings(&["--bind", bind, "--tls-cert", "c.pem", "--tls-key", "k.pem"]);
+            assert!(tls.unwrap().tls.is_some());
+        }
+        for bind in ["127.0.0.1:0", "[::1]:0", "127.0.0.2:8080"] {
+            assert!(settings(&["--bind", bind]).unwrap().tls.is_none());
+        }
+    }
+
+    #[test]
+    fn a_certificate_without_its_key_or_a_key_without_its_certificate_is_refused() {
+        let error = settings(&["--tls-cert", "c.pem"]).err().unwrap();
+        assert!(error.to_string().contains("--tls-key"), "{error}");
+        let error = settings(&["--tls-key", "k.pem"]).err().unwrap();
+        assert!(error.to_string().contains("--tls-cert"), "{error}");
+    }
+}

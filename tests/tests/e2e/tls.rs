@@ -185,6 +185,16 @@ async fn an_https_client_trusting_only_the_tests_ca_gets_answers_with_hsts() {
         "max-age=31536000"
     );
     let response = client
+        .get(format!("{url}/no/such/endpoint"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    assert_eq!(
+        response.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    let response = client
         .get(format!("{url}/v1/leads"))
         .bearer_auth(server.admin_key())
         .send()
