@@ -13,7 +13,7 @@ use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, header};
 use axum::response::Response;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use rustls::crypto::CryptoProvider;
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -242,7 +242,10 @@ pub async fn serve_tls(
                         Ok::<_, Infallible>(app.call(request).await.unwrap_or_else(|e| match e {}))
                     }
                 });
+            // The timer makes hyper's 30 s limit on reading a request's headers
+            // apply, so a client trickling headers cannot hold the connection.
             let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
                 .serve_connection(TokioIo::new(stream), service);
             if let Err(error) = watcher.watch(connection).await {
                 tracing::debug!(%peer, %error, "HTTPS connection ended with an error");

@@ -51,7 +51,8 @@
 //!   endpoint the README's API section uses.
 //! - `tls`: `cally serve --tls-cert/--tls-key` to a rustls client trusting only the
 //!   test's CA, with HSTS; no plain HTTP on its port; a non-loopback bind in clear
-//!   refused unless `--insecure-http`; certificate reload on SIGHUP.
+//!   refused unless `--insecure-http`; certificate reload on SIGHUP; the walkthrough
+//!   over HTTPS and SIGTERM ending its live call.
 
 mod common;
 mod data;

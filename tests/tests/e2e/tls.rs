@@ -395,3 +395,89 @@ async fn sighup_reloads_the_certificate_for_new_connections_and_a_bad_one_keeps_
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn the_walkthrough_runs_over_https_and_sigterm_still_ends_the_live_call() {
+    use sqlx::Connection as _;
+
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("Cally test CA");
+    let (cert, key, _) = ca.issue("cally serve");
+    let (cert_path, key_path) = write_pair(dir.path(), &cert, &key);
+    let ca_path = dir.path().join("ca.pem");
+    std::fs::write(&ca_path, ca.cert.pem()).unwrap();
+    let data = dir.path().join("data");
+    let mut command = serve_command(&data);
+    command
+        .args(["--demo", "--bind", "127.0.0.1:0", "--tls-cert"])
+        .arg(&cert_path)
+        .arg("--tls-key")
+        .arg(&key_path);
+    let server = ServeProcess::spawn(command);
+    assert!(
+        server.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        server.url
+    );
+
+    // The README's walkthrough, unchanged, with curl trusting only the test's CA.
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/walkthrough.sh");
+    let output = Command::new("bash")
+        .arg(script)
+        .env("CALLY_URL", &server.url)
+        .env("CURL_CA_BUNDLE", &ca_path)
+        .env("CALLY_ADMIN_KEY", server.admin_key())
+        .env(
+            "CALLY_COMPONENT",
+            cally_tests::example("appointment-reminder"),
+        )
+        .env(
+            "CALLY_MANIFEST",
+            cally_tests::example_dir("appointment-reminder").join("cally.toml"),
+        )
+        .output()
+        .expect("run the walkthrough");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "walkthrough over HTTPS failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("chain intact\n"), "{stdout}");
+
+    // A live call over HTTPS, its keep-alive connection left open in the pool.
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(ca.cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let response = client
+        .post(format!("{}/v1/calls", server.url))
+        .bearer_auth(server.demo_key("runtime"))
+        .json(&serde_json::json!({
+            "plugin": "appointment-reminder", "call_id": "tls-1", "lead_id": "lead-ada",
+            "direction": "outbound", "locale": "en-US"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{:?}", response.status());
+
+    // SIGTERM: the idle TLS connection does not hold the shutdown, and the live
+    // call's end is stored.
+    tokio::task::spawn_blocking(move || server.stop())
+        .await
+        .unwrap();
+    let db = data.join(cally_host::store::DB_FILE_NAME);
+    let mut raw = sqlx::SqliteConnection::connect(&format!("sqlite://{}", db.display()))
+        .await
+        .unwrap();
+    let ended: Option<i64> =
+        sqlx::query_scalar("SELECT ended_at_ms FROM calls WHERE call_id = 'tls-1'")
+            .fetch_one(&mut raw)
+            .await
+            .unwrap();
+    assert!(ended.is_some(), "the live call was ended at shutdown");
+    drop(client);
+}
