@@ -14,6 +14,7 @@
 //! - `openapi/`: `GET /v1/openapi.json`, the OpenAPI document generated from
 //!   the handlers' annotations and [`app`]'s one route list.
 //! - `demo.rs`: the demo tenant of `cally serve --demo`.
+//! - `tls.rs`: HTTPS ([`tls::serve_tls`]), the reloadable certificate, HSTS.
 //!
 //! A resource of another tenant answers 404 exactly as a missing one: every
 //! lookup takes the caller's tenant, so another tenant's rows are never found.
@@ -35,6 +36,7 @@ mod rights;
 pub mod seal;
 pub mod tagging;
 mod tenants;
+pub mod tls;
 
 pub use auth::{
     Auth, Caller, IssueError, IssuedKey, KEY_PREFIX, Role, issue_key, key_hash, key_id,

@@ -53,6 +53,10 @@
 //!   the retention answer.
 //! - `openapi`: `/v1/openapi.json` from a `cally serve` process documents every
 //!   endpoint the README's API section uses.
+//! - `tls`: `cally serve --tls-cert/--tls-key` to a rustls client trusting only the
+//!   test's CA, with HSTS; no plain HTTP on its port; a non-loopback bind in clear
+//!   refused unless `--insecure-http`; certificate reload on SIGHUP; the walkthrough
+//!   over HTTPS and SIGTERM ending its live call.
 
 mod common;
 mod data;
@@ -81,3 +85,4 @@ mod minors;
 mod openapi;
 mod personal_data;
 mod sessions;
+mod tls;

@@ -25,7 +25,7 @@ const STOP_GUARD: Duration = Duration::from_secs(120);
 /// A running `cally serve` process and what it printed before it listened.
 pub struct ServeProcess {
     child: Child,
-    /// `http://127.0.0.1:<port>`, from the `listening on` line.
+    /// `http://127.0.0.1:<port>` (`https://` with TLS), from the `listening on` line.
     pub url: String,
     /// The platform admin's key, printed on a data directory's first start only.
     pub admin_key: Option<String>,
@@ -138,21 +138,29 @@ impl ServeProcess {
         )
     }
 
+    /// Sends `signal` (`HUP`, `TERM`, ...) to this process only, by its id.
+    pub fn signal(&self, signal: &str) {
+        let sent = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill -{signal} failed");
+    }
+
     /// Stops the server as an operator does and checks it exits cleanly: once it
-    /// has answered `GET /healthz` (its SIGTERM handler is installed once it
-    /// serves), SIGTERM to this process only, by its id; then waits for exit
-    /// status 0, failing after [`STOP_GUARD`] (the process is then killed).
+    /// has answered `GET /healthz` (plain HTTP only: the signal handlers are
+    /// installed before the banner, so an HTTPS server is not asked), SIGTERM
+    /// to this process only, by its id; then waits for exit status 0, failing
+    /// after [`STOP_GUARD`] (the process is then killed).
     ///
     /// Blocking: from an async test on a current-thread runtime this is fine
     /// (the server is another process); to bound it more tightly, run it in
     /// `spawn_blocking`.
     pub fn stop(mut self) {
-        assert_eq!(self.healthz(), "ok", "cally serve answers before SIGTERM");
-        let killed = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(killed.success());
+        if self.url.starts_with("http://") {
+            assert_eq!(self.healthz(), "ok", "cally serve answers before SIGTERM");
+        }
+        self.signal("TERM");
         let deadline = Instant::now() + STOP_GUARD;
         let status = loop {
             if let Some(status) = self.child.try_wait().unwrap() {
