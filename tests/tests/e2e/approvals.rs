@@ -57,6 +57,27 @@ fn said(outcome: &Value) -> Vec<String> {
         .collect()
 }
 
+/// `manifest` with a grant to read the lead's email added: the escalation
+/// an insider tries to slip in.
+fn with_email_grant(manifest: &str) -> String {
+    format!(
+        "{manifest}\n[[reads]]\nfield = \"email\"\nreason = \"Reads the address back to confirm it.\"\n"
+    )
+}
+
+/// A stopped host whose tenant `acme` has the `reads-data` probe approved
+/// and active and Ada with consent: its data directory, for an insider to
+/// edit, and the tenant's keys (still valid after a restart).
+async fn released_probe_data_dir() -> (tempfile::TempDir, Keys) {
+    let server = Server::start().await;
+    let keys = server.tenant("acme").await;
+    server
+        .release(&keys, READS_PHONE, &probe(), "reads-data", "1.0.0")
+        .await;
+    ada_with_consent(&server, &keys).await;
+    (server.stop().await, keys)
+}
+
 /// Lead Ada (with a phone and an email) and her consent to call handling.
 async fn ada_with_consent(server: &Server, keys: &Keys) {
     let ada = json!({
@@ -122,17 +143,9 @@ fn artifact_of(dir: &Path, component: &[u8]) -> std::path::PathBuf {
 /// the default fallback, and the new grant reads nothing.
 #[tokio::test]
 async fn an_approved_manifest_edited_in_the_database_is_refused_after_a_restart() {
-    let server = Server::start().await;
-    let keys = server.tenant("acme").await;
-    server
-        .release(&keys, READS_PHONE, &probe(), "reads-data", "1.0.0")
-        .await;
-    ada_with_consent(&server, &keys).await;
-    let dir = server.stop().await;
+    let (dir, keys) = released_probe_data_dir().await;
 
-    let edited = format!(
-        "{READS_PHONE}\n[[reads]]\nfield = \"email\"\nreason = \"Reads the address back to confirm it.\"\n"
-    );
+    let edited = with_email_grant(READS_PHONE);
     let approved = ManifestDigest::of(READS_PHONE.as_bytes()).to_string();
     let found = ManifestDigest::of(edited.as_bytes()).to_string();
     let rows = edit_database(
@@ -438,17 +451,9 @@ async fn a_component_rewritten_with_every_digest_recorded_for_it_is_refused_afte
 /// new grant reads nothing.
 #[tokio::test]
 async fn a_manifest_rewritten_with_every_digest_recorded_for_it_is_refused_after_a_restart() {
-    let server = Server::start().await;
-    let keys = server.tenant("acme").await;
-    server
-        .release(&keys, READS_PHONE, &probe(), "reads-data", "1.0.0")
-        .await;
-    ada_with_consent(&server, &keys).await;
-    let dir = server.stop().await;
+    let (dir, keys) = released_probe_data_dir().await;
 
-    let edited = format!(
-        "{READS_PHONE}\n[[reads]]\nfield = \"email\"\nreason = \"Reads the address back to confirm it.\"\n"
-    );
+    let edited = with_email_grant(READS_PHONE);
     let found = ManifestDigest::of(edited.as_bytes()).to_string();
     let rows = edit_database(
         dir.path(),
@@ -513,10 +518,8 @@ async fn an_approval_copied_onto_another_version_is_refused_after_a_restart() {
     server
         .release(&keys, READS_PHONE, &probe, "reads-data", "1.0.0")
         .await;
-    let escalated = format!(
-        "{}\n[[reads]]\nfield = \"email\"\nreason = \"Reads the address back to confirm it.\"\n",
-        READS_PHONE.replace("version = \"1.0.0\"", "version = \"1.1.0\"")
-    );
+    let escalated =
+        with_email_grant(&READS_PHONE.replace("version = \"1.0.0\"", "version = \"1.1.0\""));
     let (status, body) = server.upload(&keys, &escalated, &probe).await;
     assert_eq!(status, StatusCode::CREATED, "{body:#}");
     let (status, body) = server
@@ -617,13 +620,7 @@ async fn unsigned_records(dir: &Path) -> i64 {
 /// and the signatures check under the same key after each restart.
 #[tokio::test]
 async fn an_untouched_approved_version_runs_after_restarts_with_every_record_signed() {
-    let server = Server::start().await;
-    let keys = server.tenant("acme").await;
-    server
-        .release(&keys, READS_PHONE, &probe(), "reads-data", "1.0.0")
-        .await;
-    ada_with_consent(&server, &keys).await;
-    let mut dir = server.stop().await;
+    let (mut dir, keys) = released_probe_data_dir().await;
     assert_eq!(unsigned_records(dir.path()).await, 0);
     for call in ["call-1", "call-2"] {
         let server = Server::start_in(dir).await;
@@ -650,13 +647,7 @@ async fn an_untouched_approved_version_runs_after_restarts_with_every_record_sig
 /// (an insider cleared it, or wrote the row) refuses its version.
 #[tokio::test]
 async fn records_from_before_the_upgrade_are_signed_once_and_an_unsigned_one_later_is_refused() {
-    let server = Server::start().await;
-    let keys = server.tenant("acme").await;
-    server
-        .release(&keys, READS_PHONE, &probe(), "reads-data", "1.0.0")
-        .await;
-    ada_with_consent(&server, &keys).await;
-    let dir = server.stop().await;
+    let (dir, keys) = released_probe_data_dir().await;
     // As the database stands right after migration 0004 on an older host.
     edit_database(dir.path(), "UPDATE plugin_versions SET mac = NULL", &[]).await;
     edit_database(
