@@ -87,4 +87,8 @@ step "8. tenant admin: lead-ada's access report (their data, consents, and every
 api "$tenant_admin" GET /v1/leads/lead-ada/access-report \
   | python3 -c 'import json, sys
 r = json.load(sys.stdin)
-print(r["lead"]["name"], "-", len(r["consents"]), "consent(s),", len(r["uses"]), "use(s) of their data")'
+for line in r["summary"]:
+    print(" ", line)
+people = sum(1 for u in r["uses"] if u["actor"] is not None)
+print(r["lead"]["name"], "-", len(r["consents"]), "consent(s),", len(r["uses"]), "use(s) of their data:",
+      len(r["uses"]) - people, "by plugins,", people, "by people")'

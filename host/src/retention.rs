@@ -153,10 +153,11 @@ pub async fn purge(
         resource: audit_resource(calls, messages),
         // The audit log's vocabulary has no retention purpose; call handling is
         // what calls and their messages were kept for.
-        purpose: Purpose::CallHandling,
+        purpose: Purpose::CallHandling.into(),
         decision: AuditDecision::Allowed,
         reason: None,
         consent_id: None,
+        actor: None,
     };
     let record = services
         .audit

@@ -10,12 +10,13 @@ use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 
 use super::auth::Reviewers;
+use super::people::Released;
 use super::{ApiError, ApiHost, ApiQuery, Auth};
 use crate::audit::{self, AuditRecord, Checkpoint, ExportFormat, VerifyReport};
 use crate::store::AuditFilter;
 
-/// The filters of `GET /v1/audit` and `/v1/audit/export` (which takes lead and
-/// times only); each one narrows.
+/// The filters of `GET /v1/audit` and `/v1/audit/export` (which takes lead, actor
+/// and times only); each one narrows.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -26,6 +27,10 @@ pub struct AuditQuery {
     /// Only records of this call.
     #[serde(default)]
     call: Option<String>,
+    /// Only what a person did with this API key: its id, as `GET /v1/keys` lists it
+    /// (16 hex digits).
+    #[serde(default)]
+    actor: Option<String>,
     /// Only `allowed` or only `denied` records.
     #[serde(default)]
     decision: Option<String>,
@@ -55,9 +60,20 @@ impl AuditQuery {
                 .lead
                 .as_deref()
                 .map(|lead| host.services.pseudonyms.pseudonym(tenant, lead)),
+            actor: self.actor.clone(),
             from_ms: self.from_ms,
             to_ms: self.to_ms,
         })
+    }
+
+    /// What the query releases about a lead: the records of the lead it names
+    /// (a person reading a lead's history is audited), nothing without one (the
+    /// log holds pseudonyms, not personal data).
+    fn released(&self) -> Released {
+        match &self.lead {
+            Some(lead) => Released::lead(lead),
+            None => Released::nothing(),
+        }
     }
 
     fn keeps(&self, record: &AuditRecord) -> bool {
@@ -96,13 +112,14 @@ pub async fn query(
     auth: Auth<Reviewers>,
     State(host): State<Arc<ApiHost>>,
     ApiQuery(query): ApiQuery<AuditQuery>,
-) -> Result<Json<Vec<AuditRecord>>, ApiError> {
+) -> Result<(Released, Json<Vec<AuditRecord>>), ApiError> {
     if query.format.is_some() {
         return Err(ApiError::bad_request(
             "`format` applies to /v1/audit/export only",
         ));
     }
-    Ok(Json(query.records(&host, auth.tenant()).await?))
+    let records = query.records(&host, auth.tenant()).await?;
+    Ok((query.released(), Json(records)))
 }
 
 /// `GET /v1/audit/export?format=jsonl|csv`: the matching records as a file.
@@ -132,7 +149,7 @@ pub async fn export(
         .map_err(|e: crate::consent::ParseError| ApiError::bad_request(e.to_string()))?;
     if query.call.is_some() || query.decision.is_some() {
         return Err(ApiError::bad_request(
-            "export filters by lead, from_ms and to_ms only; use GET /v1/audit for call and decision",
+            "export filters by lead, actor, from_ms and to_ms only; use GET /v1/audit for call and decision",
         ));
     }
     let tenant = auth.tenant();
@@ -145,7 +162,11 @@ pub async fn export(
         ExportFormat::Jsonl => "application/x-ndjson",
         ExportFormat::Csv => "text/csv; charset=utf-8",
     };
-    Ok(([(header::CONTENT_TYPE, content_type)], body))
+    Ok((
+        query.released(),
+        [(header::CONTENT_TYPE, content_type)],
+        body,
+    ))
 }
 
 /// `GET /v1/audit/verify`: checks the tenant's whole chain against its head.

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::extract::FromRequestParts;
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -206,6 +206,7 @@ impl KeyCache {
             .parse()
             .map_err(|e: String| ApiError::internal(&e))?;
         let caller = Arc::new(Caller {
+            key_id: key_id(&hash),
             tenant: record.tenant,
             role,
             label: record.label,
@@ -225,15 +226,42 @@ impl KeyCache {
     }
 }
 
-/// Who is calling: the key's tenant, role and label.
+/// Who is calling: the key's id, tenant, role and label.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
+    /// The key's id ([`key_id`]): what the audit log names a person's request by.
+    pub key_id: String,
     /// The key's tenant; `None` for a platform admin.
     pub tenant: Option<String>,
     /// The key's role.
     pub role: Role,
     /// Who holds the key (recorded as the uploader or reviewer).
     pub label: String,
+}
+
+impl ApiHost {
+    /// The caller whose key the `Authorization: Bearer <key>` header carries, whatever
+    /// its role; 401 without a header, with a malformed one, or with an unknown or
+    /// revoked key.
+    pub(super) async fn identify(&self, headers: &HeaderMap) -> Result<Arc<Caller>, ApiError> {
+        let Some(value) = headers.get(header::AUTHORIZATION) else {
+            return Err(ApiError::unauthorized(
+                "missing `Authorization: Bearer <key>` header",
+            ));
+        };
+        let key = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|k| k.starts_with(KEY_PREFIX))
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "the Authorization header must be `Bearer cally_<64 hex digits>`",
+                )
+            })?;
+        self.keys.caller(self.store(), key).await
+    }
 }
 
 /// The roles one endpoint admits; implemented by the marker types below.
@@ -296,23 +324,7 @@ impl<R: Roles> FromRequestParts<Arc<ApiHost>> for Auth<R> {
         parts: &mut Parts,
         host: &Arc<ApiHost>,
     ) -> Result<Self, Self::Rejection> {
-        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Err(ApiError::unauthorized(
-                "missing `Authorization: Bearer <key>` header",
-            ));
-        };
-        let key = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|k| k.starts_with(KEY_PREFIX))
-            .ok_or_else(|| {
-                ApiError::unauthorized(
-                    "the Authorization header must be `Bearer cally_<64 hex digits>`",
-                )
-            })?;
-        let caller = host.keys.caller(host.store(), key).await?;
+        let caller = host.identify(&parts.headers).await?;
         if !R::ROLES.contains(&caller.role) {
             let needed: Vec<&str> = R::ROLES.iter().map(|r| r.as_str()).collect();
             return Err(ApiError::forbidden(format!(

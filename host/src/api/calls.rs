@@ -100,6 +100,10 @@ pub struct CallEnded {
     pub record: CallRecord,
     /// One entry per active lead tagger (none when the call had no lead).
     pub taggers: Vec<TaggerResult>,
+    /// The call's lead, whose data the record may quote (for the audit record
+    /// of this answer; not sent).
+    #[serde(skip)]
+    pub lead_id: Option<String>,
 }
 
 /// The calls this host is running, by (tenant, call id).
@@ -423,6 +427,7 @@ pub async fn end(host: &ApiHost, tenant: &str, call_id: &str) -> Result<CallEnde
         return Ok(CallEnded {
             record,
             taggers: Vec::new(),
+            lead_id: None,
         });
     };
     let owed = OwedTaggers {
@@ -456,6 +461,7 @@ async fn run_owed_taggers(
         Ok(()) => Ok(CallEnded {
             record: owed.record,
             taggers: owed.done,
+            lead_id: Some(owed.lead_id),
         }),
         Err(error) => {
             if error.kind == "busy" {
@@ -556,6 +562,7 @@ pub mod handlers {
 
     use super::{CallStartedView, StartCall};
     use crate::api::auth::{Auth, Runtimes};
+    use crate::api::people::Released;
     use crate::api::{ApiError, ApiHost, ApiJson, ApiPath};
     use crate::protocol::CallEvent;
     use crate::session::EventOutcome;
@@ -633,8 +640,19 @@ pub mod handlers {
         auth: Auth<Runtimes>,
         State(host): State<Arc<ApiHost>>,
         ApiPath(call_id): ApiPath<String>,
-    ) -> Result<Json<super::CallEnded>, ApiError> {
-        Ok(Json(super::end(&host, auth.tenant(), &call_id).await?))
+    ) -> Result<(Released, Json<super::CallEnded>), ApiError> {
+        let ended = super::end(&host, auth.tenant(), &call_id).await?;
+        let released = quoting(ended.lead_id.as_deref(), &call_id);
+        Ok((released, Json(ended)))
+    }
+
+    /// A call's stored record quotes what its plugin read about its lead: its
+    /// answer is recorded against the lead, if the call had one.
+    fn quoting(lead_id: Option<&str>, call_id: &str) -> Released {
+        match lead_id {
+            Some(lead) => Released::lead(lead).on_call(call_id),
+            None => Released::nothing(),
+        }
     }
 
     /// A call as `GET /v1/calls/{call_id}` shows it.
@@ -664,16 +682,20 @@ pub mod handlers {
         auth: Auth<Runtimes>,
         State(host): State<Arc<ApiHost>>,
         ApiPath(call_id): ApiPath<String>,
-    ) -> Result<Json<CallView>, ApiError> {
+    ) -> Result<(Released, Json<CallView>), ApiError> {
         let tenant = auth.tenant();
         let call = host
             .store()
             .call(tenant, &call_id)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("no call '{call_id}'")))?;
-        Ok(Json(CallView {
-            live: host.calls.is_live(tenant, &call_id),
-            call,
-        }))
+        let released = quoting(call.lead_id.as_deref(), &call_id);
+        Ok((
+            released,
+            Json(CallView {
+                live: host.calls.is_live(tenant, &call_id),
+                call,
+            }),
+        ))
     }
 }

@@ -32,6 +32,10 @@ pub struct ApiError {
     /// Problems found but not listed in `detail` or `problems` (a refused
     /// import lists its first 20 rows and counts the rest).
     pub more_problems: usize,
+    /// The leads a refused request named in its body (a create's `lead_id`, a
+    /// refused import's rows), recorded as denied in the caller's tenant
+    /// ([`super::people`]); never sent to the client.
+    pub named_leads: Vec<String>,
 }
 
 /// The body of every error response (RFC 9457 `application/problem+json`).
@@ -103,7 +107,15 @@ impl ApiError {
             detail: detail.into(),
             problems: Vec::new(),
             more_problems: 0,
+            named_leads: Vec::new(),
         }
+    }
+
+    /// This refusal named the lead `id` in the request's body: its denied record
+    /// names the lead too.
+    pub fn naming_lead(mut self, id: &str) -> Self {
+        self.named_leads.push(id.to_owned());
+        self
     }
 
     /// 400: the request itself is malformed.
@@ -194,9 +206,24 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::SERVICE_UNAVAILABLE {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
+        response.extensions_mut().insert(ProblemKind(self.kind));
+        if !self.named_leads.is_empty() {
+            response
+                .extensions_mut()
+                .insert(NamedLeads(self.named_leads));
+        }
         response
     }
 }
+
+/// The leads a refused request named in its body ([`ApiError::named_leads`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedLeads(pub Vec<String>);
+
+/// The kind of an error answer, kept on the response for the middleware that
+/// records a refused request naming a lead (its record's reason).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProblemKind(pub &'static str);
 
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {

@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::auth::TenantAdmins;
 use super::error::bounded_list;
+use super::people::Released;
 use super::{ApiError, ApiHost, ApiJson, ApiPath, Auth};
 use crate::consent::{AgeStatus, Channel, ConsentRecord, Purpose};
 use crate::store::{Lead, LeadUpdate, NewConsent};
@@ -97,21 +98,47 @@ pub async fn create(
     auth: Auth<TenantAdmins>,
     State(host): State<Arc<ApiHost>>,
     ApiJson(body): ApiJson<NewLead>,
-) -> Result<(StatusCode, Json<WrittenLead>), ApiError> {
+) -> Result<(StatusCode, Released, Json<WrittenLead>), ApiError> {
     let tenant = auth.tenant();
-    crate::ids::check_id("lead_id", &body.lead_id)?;
-    let lead = body.into_lead(tenant).map_err(ApiError::unprocessable)?;
+    let named = body.lead_id.clone();
+    let naming = |error: ApiError| error.naming_lead(&named);
+    crate::ids::check_id("lead_id", &body.lead_id).map_err(|e| naming(e.into()))?;
+    let lead = body
+        .into_lead(tenant)
+        .map_err(|e| naming(ApiError::unprocessable(e)))?;
     // One transaction, refused whole if the id is taken (never an overwrite); a
     // minor is erased in it.
     let erased = host
         .store()
         .insert_leads(tenant, std::slice::from_ref(&lead))
-        .await?;
+        .await
+        .map_err(|e| naming(e.into()))?;
     let stored = existing(&host, tenant, &lead.lead_id).await?;
     Ok((
         StatusCode::CREATED,
+        Released::lead(&lead.lead_id).fields(given_fields(&lead)),
         Json(WrittenLead::new(stored, !erased.is_empty())),
     ))
+}
+
+/// The personal fields `lead` was created with, comma separated (what its record
+/// says was written).
+fn given_fields(lead: &Lead) -> String {
+    let fields = [
+        ("name", lead.name.is_some()),
+        ("phone", lead.phone.is_some()),
+        ("email", lead.email.is_some()),
+        ("location", lead.location.is_some()),
+        ("language", lead.language.is_some()),
+        ("preferences", lead.preferences.is_some()),
+        ("age", true),
+    ];
+    let given: Vec<&str> = fields
+        .iter()
+        .filter(|(_, given)| *given)
+        .map(|(name, _)| *name)
+        .collect();
+    given.join(",")
 }
 
 /// Why a lead was erased as it was written: the privacy policy deletes a
@@ -158,8 +185,10 @@ impl WrittenLead {
 pub async fn list(
     auth: Auth<TenantAdmins>,
     State(host): State<Arc<ApiHost>>,
-) -> Result<Json<Vec<Lead>>, ApiError> {
-    Ok(Json(host.store().leads(auth.tenant()).await?))
+) -> Result<(Released, Json<Vec<Lead>>), ApiError> {
+    let leads = host.store().leads(auth.tenant()).await?;
+    let released = Released::leads(leads.iter().map(|lead| lead.lead_id.clone()));
+    Ok((released, Json(leads)))
 }
 
 /// The tenant's lead `id`, or 404 naming it (another tenant's lead is as missing).
@@ -187,8 +216,9 @@ pub async fn get(
     auth: Auth<TenantAdmins>,
     State(host): State<Arc<ApiHost>>,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Lead>, ApiError> {
-    Ok(Json(existing(&host, auth.tenant(), &id).await?))
+) -> Result<(Released, Json<Lead>), ApiError> {
+    let lead = existing(&host, auth.tenant(), &id).await?;
+    Ok((Released::lead(&id), Json(lead)))
 }
 
 /// The body of `POST /v1/leads/{id}/consents`.
@@ -281,13 +311,13 @@ pub async fn grant(
     State(host): State<Arc<ApiHost>>,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<NewConsentBody>,
-) -> Result<(StatusCode, Json<ConsentRecord>), ApiError> {
+) -> Result<(StatusCode, Released, Json<ConsentRecord>), ApiError> {
     body.check()?;
     let consent = host
         .store()
         .grant_consent(&NewConsent {
             tenant: auth.tenant().to_owned(),
-            lead_id: id,
+            lead_id: id.clone(),
             purpose: body.purpose,
             channel: body.channel,
             granted_at_ms: body
@@ -299,7 +329,7 @@ pub async fn grant(
             parental: body.parental,
         })
         .await?;
-    Ok((StatusCode::CREATED, Json(consent)))
+    Ok((StatusCode::CREATED, Released::lead(&id), Json(consent)))
 }
 
 /// `GET /v1/leads/{id}/consents`: the lead's consent history, oldest first.
@@ -319,10 +349,11 @@ pub async fn consents(
     auth: Auth<TenantAdmins>,
     State(host): State<Arc<ApiHost>>,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Vec<ConsentRecord>>, ApiError> {
+) -> Result<(Released, Json<Vec<ConsentRecord>>), ApiError> {
     let tenant = auth.tenant();
     existing(&host, tenant, &id).await?;
-    Ok(Json(host.store().consents(tenant, &id).await?))
+    let consents = host.store().consents(tenant, &id).await?;
+    Ok((Released::lead(&id), Json(consents)))
 }
 
 /// `POST /v1/leads/{id}/consents/{consent_id}/withdraw`: withdraws a consent
@@ -344,7 +375,7 @@ pub async fn withdraw(
     auth: Auth<TenantAdmins>,
     State(host): State<Arc<ApiHost>>,
     ApiPath((id, consent_id)): ApiPath<(String, i64)>,
-) -> Result<Json<ConsentRecord>, ApiError> {
+) -> Result<(Released, Json<ConsentRecord>), ApiError> {
     let tenant = auth.tenant();
     let owned = host
         .store()
@@ -358,11 +389,11 @@ pub async fn withdraw(
         )));
     }
     let now = crate::session::now_ms() as i64;
-    Ok(Json(
-        host.store()
-            .withdraw_consent(tenant, consent_id, now)
-            .await?,
-    ))
+    let withdrawn = host
+        .store()
+        .withdraw_consent(tenant, consent_id, now)
+        .await?;
+    Ok((Released::lead(&id), Json(withdrawn)))
 }
 
 /// `PATCH /v1/leads/{id}`: corrects a lead. The body is a JSON object of the
@@ -393,12 +424,13 @@ pub async fn correct(
     State(host): State<Arc<ApiHost>>,
     ApiPath(id): ApiPath<String>,
     ApiJson(patch): ApiJson<Map<String, Value>>,
-) -> Result<Json<WrittenLead>, ApiError> {
+) -> Result<(Released, Json<WrittenLead>), ApiError> {
     if patch.contains_key("lead_id") {
         return Err(ApiError::unprocessable(
             "a lead's id cannot be corrected; create a new lead instead",
         ));
     }
+    let changed = patch.keys().cloned().collect::<Vec<_>>().join(",");
     let update: LeadUpdate = serde_json::from_value(Value::Object(patch))
         .map_err(|e| ApiError::unprocessable(format!("invalid correction: {e}")))?;
     // Only the named fields are written, in one statement: a restriction (or
@@ -409,7 +441,10 @@ pub async fn correct(
         .update_lead(auth.tenant(), &id, &update)
         .await?;
     let erased = lead.erased_at_ms.is_some();
-    Ok(Json(WrittenLead::new(lead, erased)))
+    Ok((
+        Released::lead(&id).fields(changed),
+        Json(WrittenLead::new(lead, erased)),
+    ))
 }
 
 /// The answer to an import: how many leads were imported. (A refused import
@@ -494,7 +529,7 @@ pub async fn import(
     State(host): State<Arc<ApiHost>>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(StatusCode, Json<ImportReport>), ApiError> {
+) -> Result<(StatusCode, Released, Json<ImportReport>), ApiError> {
     let tenant = auth.tenant();
     let body = body.map_err(|rejection| match rejection.status() {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::too_large(format!(
@@ -579,12 +614,21 @@ pub async fn import(
         ));
         error.kind = "import-refused";
         error.more_problems = more;
+        // Each refused row with a well-formed id named a lead (an existing one, for
+        // a probe): its denied record names it.
+        error.named_leads = rejected
+            .into_iter()
+            .filter_map(|r| r.lead_id)
+            .filter(|id| crate::ids::check_id("lead_id", id).is_ok())
+            .collect();
         return Err(error);
     }
     let leads: Vec<Lead> = leads.into_iter().map(|(_, lead)| lead).collect();
     let erased = host.store().insert_leads(tenant, &leads).await?;
+    let released = Released::leads(leads.iter().map(|lead| lead.lead_id.clone()));
     Ok((
         StatusCode::CREATED,
+        released,
         Json(ImportReport::new(leads.len(), erased)),
     ))
 }

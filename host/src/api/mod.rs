@@ -10,6 +10,8 @@
 //! - `calls.rs`: live calls, one [`crate::session::CallSession`] each.
 //! - `tenants.rs`, `plugins.rs`, `leads.rs`, `rights.rs`, `audit.rs`,
 //!   `retention.rs`, `portability.rs`: the handlers, thin: parse, call the library, format.
+//! - `people.rs`: people's access to personal data, recorded in the tenant's audit
+//!   chain by a middleware on the routes it lists ([`people::PERSONAL_DATA_ROUTES`]).
 //! - `metrics.rs`: `GET /metrics`, host-wide counters in the Prometheus text format.
 //! - `openapi/`: `GET /v1/openapi.json`, the OpenAPI document generated from
 //!   the handlers' annotations and [`app`]'s one route list.
@@ -28,6 +30,7 @@ mod extract;
 mod leads;
 mod metrics;
 pub mod openapi;
+pub mod people;
 mod plugins;
 mod portability;
 pub mod registry;
@@ -250,6 +253,10 @@ fn documented_routes() -> OpenApiRouter<Arc<ApiHost>> {
 pub fn app(host: Arc<ApiHost>) -> Router {
     let (routes, _document) = documented_routes().split_for_parts();
     routes
+        .route_layer(axum::middleware::from_fn_with_state(
+            host.clone(),
+            people::record_people_access,
+        ))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -295,7 +302,8 @@ pub async fn serve(
     host: Arc<ApiHost>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, app(host.clone()))
+    let service = app(host.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await?;
     host.end_live_calls().await;

@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use super::auth::TenantAdmins;
 use super::leads::existing;
+use super::people::Released;
 use super::{ApiError, ApiHost, ApiPath, Auth};
 use crate::audit::AuditRecord;
 use crate::consent::ConsentRecord;
@@ -98,7 +99,7 @@ pub async fn export(
     let disposition =
         HeaderValue::from_str(&format!("attachment; filename=\"{}\"", file_name(&id)))
             .map_err(|e| ApiError::internal(&e))?;
-    let mut response = Json(document).into_response();
+    let mut response = (Released::lead(&id), Json(document)).into_response();
     response
         .headers_mut()
         .insert(header::CONTENT_DISPOSITION, disposition);

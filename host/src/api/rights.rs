@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::TenantAdmins;
 use super::leads::existing;
+use super::people::Released;
 use super::{ApiError, ApiHost, ApiJson, ApiPath, Auth};
 use crate::audit::AuditRecord;
 use crate::consent::ConsentRecord;
@@ -29,9 +30,16 @@ pub struct AccessReport {
     tags: Vec<LeadTag>,
     /// The messages plugins asked to send the lead.
     messages: Vec<OutboxMessage>,
-    /// Every use of the lead's data, allowed or denied: which plugin (and
-    /// version) read what, when, on which call, for which purpose.
+    /// Every use of the lead's data, allowed or denied, in sequence order: which
+    /// plugin (and version) read what, when, on which call, for which purpose;
+    /// and which person's API key (id, role, address) read, exported or changed
+    /// what, when. The record of the request that produced this report is not
+    /// among them; it is appended as the report is answered.
     uses: Vec<AuditRecord>,
+    /// `uses`, one sentence each, in the same order: "lead.read by the
+    /// tenant-admin key `0123456789abcdef` from 10.0.0.7 at
+    /// 2026-11-30T03:40:40.123Z: name,phone,... (allowed)".
+    summary: Vec<String>,
 }
 
 /// `GET /v1/leads/{id}/access-report`: the lead's data and who read it.
@@ -51,7 +59,7 @@ pub async fn access_report(
     auth: Auth<TenantAdmins>,
     State(host): State<Arc<ApiHost>>,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<AccessReport>, ApiError> {
+) -> Result<(Released, Json<AccessReport>), ApiError> {
     let tenant = auth.tenant();
     let store = host.store();
     let lead = existing(&host, tenant, &id).await?;
@@ -60,14 +68,17 @@ pub async fn access_report(
         lead: Some(pseudonym.clone()),
         ..AuditFilter::default()
     };
-    Ok(Json(AccessReport {
+    let uses = store.audit_records(tenant, &filter).await?;
+    let report = AccessReport {
         consents: store.consents(tenant, &id).await?,
         tags: store.lead_tags(tenant, &id).await?,
         messages: store.outbox(tenant, &id).await?,
-        uses: store.audit_records(tenant, &filter).await?,
+        summary: uses.iter().map(crate::audit::describe).collect(),
+        uses,
         pseudonym,
         lead,
-    }))
+    };
+    Ok((Released::lead(&id), Json(report)))
 }
 
 /// The body of `POST /v1/leads/{id}/restriction`.
@@ -99,18 +110,18 @@ pub async fn restrict(
     State(host): State<Arc<ApiHost>>,
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<Restriction>,
-) -> Result<Json<Lead>, ApiError> {
+) -> Result<(Released, Json<Lead>), ApiError> {
     // Only the restriction is written, in one statement: a correction running
     // at the same time can never write back the value it read before.
     let update = LeadUpdate {
         restricted: Some(body.restricted),
         ..LeadUpdate::default()
     };
-    Ok(Json(
-        host.store()
-            .update_lead(auth.tenant(), &id, &update)
-            .await?,
-    ))
+    let lead = host
+        .store()
+        .update_lead(auth.tenant(), &id, &update)
+        .await?;
+    Ok((Released::lead(&id), Json(lead)))
 }
 
 /// `POST /v1/leads/{id}/erase`: erases the lead's personal data, tags and
@@ -135,11 +146,12 @@ pub async fn erase(
     auth: Auth<TenantAdmins>,
     State(host): State<Arc<ApiHost>>,
     ApiPath(id): ApiPath<String>,
-) -> Result<Json<Lead>, ApiError> {
+) -> Result<(Released, Json<Lead>), ApiError> {
     let tenant = auth.tenant();
     existing(&host, tenant, &id).await?;
     let now = crate::session::now_ms() as i64;
     host.store().erase_lead(tenant, &id, now).await?;
     tracing::info!(tenant, "lead erased");
-    Ok(Json(existing(&host, tenant, &id).await?))
+    let erased = existing(&host, tenant, &id).await?;
+    Ok((Released::lead(&id), Json(erased)))
 }

@@ -48,8 +48,9 @@ impl FromStr for ExportFormat {
     }
 }
 
-/// The CSV header: [`AuditRecord`]'s fields in order.
-const CSV_HEADER: [&str; 15] = [
+/// The CSV header: [`AuditRecord`]'s fields in order, the actor's spread over four
+/// `actor_*` columns (empty on a plugin's record).
+const CSV_HEADER: [&str; 19] = [
     "tenant",
     "seq",
     "time_ms",
@@ -65,6 +66,10 @@ const CSV_HEADER: [&str; 15] = [
     "consent_id",
     "prev_hash",
     "hash",
+    "actor_key_id",
+    "actor_role",
+    "actor_address",
+    "actor_operation",
 ];
 
 /// Writes the tenant's records matching `filter` to `out` in sequence order; returns
@@ -123,12 +128,24 @@ fn csv_row(record: &AuditRecord) -> Result<Vec<String>, serde_json::Error> {
     };
     Ok(CSV_HEADER
         .iter()
-        .map(|column| match fields.get(*column) {
+        .map(|column| match cell(&fields, column) {
             None | Some(serde_json::Value::Null) => String::new(),
             Some(serde_json::Value::String(text)) => neutralise_cell(text),
             Some(other) => other.to_string(),
         })
         .collect())
+}
+
+/// The value of `column`: a field of the record, or (`actor_<field>`) a field of
+/// its actor.
+fn cell<'r>(
+    fields: &'r serde_json::Map<String, serde_json::Value>,
+    column: &str,
+) -> Option<&'r serde_json::Value> {
+    match column.strip_prefix("actor_") {
+        Some(actor_field) => fields.get("actor")?.get(actor_field),
+        None => fields.get(column),
+    }
 }
 
 /// A text cell made safe to open in a spreadsheet (OWASP's advice against
@@ -267,6 +284,48 @@ mod tests {
         }
         assert_eq!(neutralise_cell("call-1"), "call-1");
         assert_eq!(neutralise_cell(""), "");
+    }
+
+    #[test]
+    fn a_person_s_record_exports_its_actor_and_still_verifies() {
+        let mut records = records();
+        let mut entry = context("acme").entry(
+            "name,phone",
+            Purpose::CallHandling,
+            &Decision::Allow { consent_id: 1 },
+            7,
+        );
+        entry.purpose = crate::audit::AuditPurpose::Administration;
+        entry.consent_id = None;
+        entry.actor = Some(crate::audit::AuditActor {
+            key_id: "0123456789abcdef".into(),
+            role: "tenant-admin".into(),
+            address: "10.0.0.7".into(),
+            operation: "lead.read".into(),
+        });
+        let previous = records[1].hash.clone();
+        records.push(AuditRecord::seal(&entry, 3, &previous));
+
+        let mut jsonl = Vec::new();
+        write_records(&records, ExportFormat::Jsonl, &mut jsonl).unwrap();
+        let back: Vec<AuditRecord> = String::from_utf8(jsonl)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(back, records);
+        assert!(verify(&back).is_clean());
+
+        let mut csv = Vec::new();
+        write_records(&records, ExportFormat::Csv, &mut csv).unwrap();
+        let mut reader = csv::Reader::from_reader(csv.as_slice());
+        let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+        let actor_cells: Vec<&str> = rows[2].iter().skip(15).collect();
+        assert_eq!(
+            actor_cells,
+            ["0123456789abcdef", "tenant-admin", "10.0.0.7", "lead.read"]
+        );
+        assert!(rows[0].iter().skip(15).all(str::is_empty), "{:?}", rows[0]);
     }
 
     #[test]

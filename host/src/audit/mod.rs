@@ -1,5 +1,6 @@
 //! The audit log: one record for every use of personal data (every read, allowed or
-//! denied, every tag written, every message sent), hash-chained per tenant, made
+//! denied, every tag written, every message sent, by a plugin or by a person through
+//! the API), hash-chained per tenant, made
 //! durable by a group-commit writer BEFORE the value is released, verifiable and
 //! exportable.
 //!
@@ -10,6 +11,7 @@
 //! - `writer.rs`: [`AuditWriter`], batching appends from all calls into one transaction.
 //! - `verify.rs`: [`verify`], [`verify_with_head`] and [`verify_tenant`].
 //! - `export.rs`: [`export`] as JSON lines or CSV.
+//! - `describe.rs`: [`describe`], a record as one sentence for an access report.
 //! - `signing_key.rs`: [`HostSigningKey`], the host's Ed25519 key kept outside the
 //!   database, and [`PublicKey`].
 //! - `checkpoint.rs`: [`Checkpoint`], a tenant's chain head signed with that key, and
@@ -19,6 +21,7 @@
 
 mod checkpoint;
 mod checkpoint_log;
+mod describe;
 mod export;
 mod pseudonym;
 mod record;
@@ -34,11 +37,12 @@ pub use checkpoint_log::{
     CHECKPOINT_FILE_NAME, CheckpointError, CheckpointLog, CheckpointSchedule,
     DEFAULT_CHECKPOINT_INTERVAL, KeptCheckpoint, read_checkpoint_file,
 };
+pub use describe::{describe, utc};
 pub use export::{ExportFormat, export};
 pub use pseudonym::{KEY_FILE_NAME, PseudonymKeyError, Pseudonymizer};
 pub use record::{
-    AuditContext, AuditDecision, AuditEntry, AuditLabel, AuditRecord, AuditResource, GENESIS_HASH,
-    UNDECLARED,
+    AuditActor, AuditContext, AuditDecision, AuditEntry, AuditLabel, AuditPurpose, AuditRecord,
+    AuditResource, GENESIS_HASH, UNDECLARED,
 };
 pub use signing_key::{
     HostSigningKey, PublicKey, PublicKeyError, SIGNING_KEY_FILE_NAME, SigningKeyError,

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::consent::{Channel, DataField, Decision, DenyReason, Purpose};
+use crate::consent::{Channel, DataField, Decision, Purpose};
 
 /// The `prev_hash` of a tenant's first record: 64 zeros.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
@@ -116,6 +116,53 @@ impl From<AuditResource> for String {
     }
 }
 
+/// Why a use of personal data happened, as a record names it: the consent purpose a
+/// plugin's use was decided under, or [`AuditPurpose::Administration`] for a person
+/// acting through the API. Not a [`Purpose`] itself, so no manifest can declare, and
+/// no consent can grant, `administration`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditPurpose {
+    /// A plugin's use (or a host task's), decided under this purpose.
+    Consented(Purpose),
+    /// A person's request with one of the tenant's API keys (reading, exporting,
+    /// importing, correcting or erasing through the API): the tenant's own
+    /// administration of its leads, bound by the role of the key, not by consent.
+    Administration,
+}
+
+impl AuditPurpose {
+    /// The spelling in the record: the purpose's (`call-handling`, ...) or
+    /// `administration`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AuditPurpose::Consented(purpose) => purpose.as_str(),
+            AuditPurpose::Administration => "administration",
+        }
+    }
+}
+
+impl From<Purpose> for AuditPurpose {
+    fn from(purpose: Purpose) -> AuditPurpose {
+        AuditPurpose::Consented(purpose)
+    }
+}
+
+/// Who, among people, used personal data: the API key (by id, never the key), its
+/// role, where the request came from and what it asked for. `None` on a record of a
+/// plugin's use or of a host task.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AuditActor {
+    /// The key's id: the first 16 hex digits of its SHA-256, as `GET /v1/keys` lists it.
+    pub key_id: String,
+    /// The key's role: `tenant-admin`, `reviewer`, `runtime`, ...
+    pub role: String,
+    /// The client's IP address as the host's socket saw it, or `unknown`.
+    pub address: String,
+    /// What the request did, from a fixed vocabulary: `lead.read`, `lead.list`,
+    /// `lead.export`, `lead.erase`, `consent.withdraw`, `audit.query`, `call.read`, ...
+    pub operation: String,
+}
+
 /// One use of personal data to record, as the host supplies it: every read (allowed or
 /// denied), every tag written and every message sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,13 +188,17 @@ pub struct AuditEntry {
     /// `tag:hot-lead`, `tag:undeclared:<hash>`; a retention purge writes `retention:...`.
     pub resource: String,
     /// The purpose it was used for.
-    pub purpose: Purpose,
+    pub purpose: AuditPurpose,
     /// Allowed or denied.
     pub decision: AuditDecision,
-    /// Why it was denied; `None` when allowed.
-    pub reason: Option<DenyReason>,
-    /// The consent that allowed it; `None` when denied.
+    /// Why it was denied, as a code: a [`crate::consent::DenyReason`]'s (`no-consent`, ...) for a
+    /// plugin's use, the refusal's problem kind (`not-found`, `forbidden`, ...) for a
+    /// person's request; `None` when allowed.
+    pub reason: Option<String>,
+    /// The consent that allowed it; `None` when denied, and for a person's request.
     pub consent_id: Option<i64>,
+    /// The person who used it; `None` for a plugin's use or a host task's.
+    pub actor: Option<AuditActor>,
 }
 
 /// Who made a use of personal data: the parts of an [`AuditEntry`] that stay the same
@@ -179,7 +230,11 @@ impl AuditContext {
     ) -> AuditEntry {
         let (audit_decision, reason, consent_id) = match decision {
             Decision::Allow { consent_id } => (AuditDecision::Allowed, None, Some(*consent_id)),
-            Decision::Deny(reason) => (AuditDecision::Denied, Some(reason.clone()), None),
+            Decision::Deny(reason) => (
+                AuditDecision::Denied,
+                Some(reason.as_str().to_owned()),
+                None,
+            ),
         };
         AuditEntry {
             tenant: self.tenant.clone(),
@@ -190,10 +245,11 @@ impl AuditContext {
             call_id: self.call_id.clone(),
             lead: self.lead.clone(),
             resource: resource.into(),
-            purpose,
+            purpose: purpose.into(),
             decision: audit_decision,
             reason,
             consent_id,
+            actor: None,
         }
     }
 }
@@ -234,6 +290,11 @@ pub struct AuditRecord {
     /// See [`AuditEntry::consent_id`].
     #[schema(required = true)]
     pub consent_id: Option<i64>,
+    /// See [`AuditEntry::actor`]: the person behind a request, `null` for a plugin's
+    /// use.
+    #[serde(default)]
+    #[schema(required = true)]
+    pub actor: Option<AuditActor>,
     /// The hash of the tenant's previous record ([`GENESIS_HASH`] for the first).
     pub prev_hash: String,
     /// Lowercase hex SHA-256 of [`AuditRecord::canonical_bytes`].
@@ -256,8 +317,9 @@ impl AuditRecord {
             resource: entry.resource.clone(),
             purpose: entry.purpose.as_str().to_owned(),
             decision: entry.decision.as_str().to_owned(),
-            reason: entry.reason.as_ref().map(|r| r.as_str().to_owned()),
+            reason: entry.reason.clone(),
             consent_id: entry.consent_id,
+            actor: entry.actor.clone(),
             prev_hash: prev_hash.to_owned(),
             hash: String::new(),
         };
@@ -265,16 +327,20 @@ impl AuditRecord {
         record
     }
 
-    /// The bytes the hash is taken over (encoding version 1). Every field except `hash`
-    /// is encoded in this fixed order, so no field can change, move or be reinterpreted
-    /// without changing the hash:
+    /// The bytes the hash is taken over. Every field except `hash` is encoded in this
+    /// fixed order, so no field can change, move or be reinterpreted without changing
+    /// the hash. A record without an actor (a plugin's use, a host task) is encoded as
+    /// version 1, unchanged since the first release, so every stored chain still
+    /// verifies; a person's record is version 2, version 1's fields and then the
+    /// actor's:
     ///
     /// ```text
-    /// text("cally-audit-v1")                    domain separation and version
+    /// text("cally-audit-v1") or, with an actor, text("cally-audit-v2")
     /// text(tenant)  int(seq)  int(time_ms)
     /// text(plugin)  text(plugin_version)  text(component_digest)  text(call_id)
     /// opt_text(lead)  text(resource)  text(purpose)  text(decision)
     /// opt_text(reason)  opt_int(consent_id)  text(prev_hash)
+    /// v2 only: text(actor.key_id)  text(actor.role)  text(actor.address)  text(actor.operation)
     ///
     /// text(s)     = u64 big-endian byte length of s, then the UTF-8 bytes of s
     /// int(i)      = i64 big-endian, two's complement (8 bytes)
@@ -283,10 +349,17 @@ impl AuditRecord {
     /// ```
     ///
     /// Length prefixes make the encoding unambiguous (`"ab","c"` and `"a","bc"` differ)
-    /// without relying on any serializer's map ordering or escaping.
+    /// without relying on any serializer's map ordering or escaping. The version string
+    /// is hashed too, so a person's record cannot be passed off as a plugin's (or the
+    /// reverse) without changing its hash.
     pub fn canonical_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
-        text(&mut out, "cally-audit-v1");
+        let version = if self.actor.is_some() {
+            "cally-audit-v2"
+        } else {
+            "cally-audit-v1"
+        };
+        text(&mut out, version);
         text(&mut out, &self.tenant);
         int(&mut out, self.seq);
         int(&mut out, self.time_ms);
@@ -307,6 +380,12 @@ impl AuditRecord {
             }
         }
         text(&mut out, &self.prev_hash);
+        if let Some(actor) = &self.actor {
+            text(&mut out, &actor.key_id);
+            text(&mut out, &actor.role);
+            text(&mut out, &actor.address);
+            text(&mut out, &actor.operation);
+        }
         out
     }
 
@@ -338,6 +417,7 @@ fn opt_text(out: &mut Vec<u8>, s: Option<&str>) {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::consent::DenyReason;
 
     /// A context for tests: tenant `tenant`, plugin `reminder` 1.0.0, call `call-1`.
     pub(crate) fn context(tenant: &str) -> AuditContext {
@@ -440,6 +520,65 @@ pub(crate) mod tests {
         );
     }
 
+    fn actor() -> AuditActor {
+        AuditActor {
+            key_id: "0123456789abcdef".into(),
+            role: "tenant-admin".into(),
+            address: "10.0.0.7".into(),
+            operation: "lead.read".into(),
+        }
+    }
+
+    #[test]
+    fn a_person_s_record_hashes_every_actor_field_under_version_2() {
+        let mut entry = context("acme").entry(
+            "name,phone",
+            Purpose::CallHandling,
+            &Decision::Allow { consent_id: 1 },
+            5,
+        );
+        entry.purpose = AuditPurpose::Administration;
+        entry.consent_id = None;
+        entry.actor = Some(actor());
+        let base = AuditRecord::seal(&entry, 3, GENESIS_HASH);
+        assert_eq!(base.purpose, "administration");
+        assert_eq!(&base.canonical_bytes()[8..22], b"cally-audit-v2");
+        type Edit = Box<dyn Fn(&mut AuditActor)>;
+        let edits: Vec<(&str, Edit)> = vec![
+            ("key", Box::new(|a| a.key_id = "fedcba9876543210".into())),
+            ("role", Box::new(|a| a.role = "reviewer".into())),
+            ("address", Box::new(|a| a.address = "10.0.0.8".into())),
+            (
+                "operation",
+                Box::new(|a| a.operation = "lead.export".into()),
+            ),
+            // Moving bytes between adjacent actor fields must not collide.
+            (
+                "shift",
+                Box::new(|a| {
+                    a.role = "tenant-admin1".into();
+                    a.address = "0.0.0.7".into();
+                }),
+            ),
+        ];
+        for (name, edit) in edits {
+            let mut edited = base.clone();
+            edit(edited.actor.as_mut().expect("the actor"));
+            assert_ne!(
+                edited.compute_hash(),
+                base.hash,
+                "editing the actor's {name} must change the hash"
+            );
+        }
+        let mut stripped = base.clone();
+        stripped.actor = None;
+        assert_ne!(
+            stripped.compute_hash(),
+            base.hash,
+            "dropping the actor must change the hash"
+        );
+    }
+
     #[test]
     fn every_field_changes_the_hash() {
         let entry = context("acme").entry(
@@ -470,6 +609,7 @@ pub(crate) mod tests {
             ("consent", Box::new(|r| r.consent_id = Some(2))),
             ("consent none", Box::new(|r| r.consent_id = None)),
             ("prev", Box::new(|r| r.prev_hash = "1".repeat(64))),
+            ("actor", Box::new(|r| r.actor = Some(actor()))),
             // Moving bytes between adjacent fields must not collide.
             (
                 "shift",

@@ -296,7 +296,8 @@ async fn a_forged_record_is_reported() {
         &mut fx,
         "INSERT INTO audit_log SELECT tenant, 2, time_ms, plugin, plugin_version, \
          component_digest, call_id, lead, 'recording', purpose, decision, reason, consent_id, \
-         hash, 'forged' FROM audit_log WHERE tenant = 'acme' AND seq = 1",
+         hash, 'forged', actor_key, actor_role, client_address, operation \
+         FROM audit_log WHERE tenant = 'acme' AND seq = 1",
     )
     .await;
     let report = report(&fx).await;

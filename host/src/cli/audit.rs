@@ -167,6 +167,7 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
                 lead,
                 from_ms,
                 to_ms,
+                ..AuditFilter::default()
             };
             let stdout = std::io::stdout().lock();
             audit::export(&store, &tenant, &filter, format, stdout).await?;

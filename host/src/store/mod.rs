@@ -496,6 +496,8 @@ pub struct CallRecord {
 pub struct AuditFilter {
     /// Only records about this lead pseudonym.
     pub lead: Option<String>,
+    /// Only records of this person's API key (its id): what the key's holder did.
+    pub actor: Option<String>,
     /// Only records at or after this time (ms).
     pub from_ms: Option<i64>,
     /// Only records before this time (ms).

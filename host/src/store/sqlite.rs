@@ -26,7 +26,7 @@ use super::{
     ReleaseEvent, RetentionPolicy, Store, StoreError, StoredPluginVersion, UnknownAgeLeads,
     UnsealedReleaseRecords, erased_call_result,
 };
-use crate::audit::{AuditEntry, AuditRecord};
+use crate::audit::{AuditActor, AuditEntry, AuditRecord};
 use crate::consent::{AgeStatus, ConsentRecord, ParseError};
 
 mod audit_append;
@@ -423,7 +423,37 @@ fn audit_from_row(row: &SqliteRow) -> Result<AuditRecord, StoreError> {
         consent_id: get(row, "audit_log", "consent_id")?,
         prev_hash: get(row, "audit_log", "prev_hash")?,
         hash: get(row, "audit_log", "hash")?,
+        actor: audit_actor_from_row(row)?,
     })
+}
+
+/// The actor of a person's record: all four columns set, or all four NULL (a
+/// plugin's use). Anything between was edited by hand and is refused.
+fn audit_actor_from_row(row: &SqliteRow) -> Result<Option<AuditActor>, StoreError> {
+    let key_id: Option<String> = get(row, "audit_log", "actor_key")?;
+    let role: Option<String> = get(row, "audit_log", "actor_role")?;
+    let address: Option<String> = get(row, "audit_log", "client_address")?;
+    let operation: Option<String> = get(row, "audit_log", "operation")?;
+    match (key_id, role, address, operation) {
+        (None, None, None, None) => Ok(None),
+        (Some(key_id), Some(role), Some(address), Some(operation)) => Ok(Some(AuditActor {
+            key_id,
+            role,
+            address,
+            operation,
+        })),
+        (key_id, ..) => Err(StoreError::Corrupt {
+            table: "audit_log",
+            column: "actor_key",
+            row: format!(
+                "tenant '{}' seq {}",
+                get::<String>(row, "audit_log", "tenant")?,
+                get::<i64>(row, "audit_log", "seq")?
+            ),
+            value: key_id.unwrap_or_default(),
+            detail: "a person's record sets actor_key, actor_role, client_address and operation together".into(),
+        }),
+    }
 }
 
 /// Erases a lead inside the caller's transaction `conn` (see
@@ -978,16 +1008,19 @@ impl Store for SqliteStore {
     ) -> Result<Vec<AuditRecord>, StoreError> {
         let rows = sqlx::query(
             "SELECT tenant, seq, time_ms, plugin, plugin_version, component_digest, call_id, \
-                 lead, resource, purpose, decision, reason, consent_id, prev_hash, hash \
+                 lead, resource, purpose, decision, reason, consent_id, prev_hash, hash, \
+                 actor_key, actor_role, client_address, operation \
              FROM audit_log \
              WHERE tenant = ?1 AND (?2 IS NULL OR lead = ?2) \
                AND (?3 IS NULL OR time_ms >= ?3) AND (?4 IS NULL OR time_ms < ?4) \
+               AND (?5 IS NULL OR actor_key = ?5) \
              ORDER BY seq",
         )
         .bind(tenant)
         .bind(&filter.lead)
         .bind(filter.from_ms)
         .bind(filter.to_ms)
+        .bind(&filter.actor)
         .fetch_all(&self.reader)
         .await
         .map_err(|e| database(format!("reading audit records of tenant '{tenant}'"), e))?;
@@ -1005,7 +1038,8 @@ impl Store for SqliteStore {
             .map_err(|e| database(action(), e))?;
         let rows = sqlx::query(
             "SELECT tenant, seq, time_ms, plugin, plugin_version, component_digest, call_id, \
-                 lead, resource, purpose, decision, reason, consent_id, prev_hash, hash \
+                 lead, resource, purpose, decision, reason, consent_id, prev_hash, hash, \
+                 actor_key, actor_role, client_address, operation \
              FROM audit_log WHERE tenant = ?1 ORDER BY seq",
         )
         .bind(tenant)

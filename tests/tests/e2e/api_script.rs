@@ -48,10 +48,19 @@ fn the_walkthrough_script_runs_against_cally_serve() {
         "{stdout}"
     );
     assert!(stdout.contains("chain intact\n"), "{stdout}");
+    // The access report names the people too: the tenant admin's create, the
+    // runtime's end of the call, the reviewer's query by lead.
+    for line in [
+        "lead.create by the tenant-admin key",
+        "call.end by the runtime key",
+        "audit.query by the reviewer key",
+    ] {
+        assert!(stdout.contains(line), "no `{line}` in {stdout}");
+    }
     assert!(
-        stdout
-            .trim_end()
-            .ends_with("Ada Lovelace - 1 consent(s), 2 use(s) of their data"),
+        stdout.trim_end().ends_with(
+            "Ada Lovelace - 1 consent(s), 6 use(s) of their data: 2 by plugins, 4 by people"
+        ),
         "{stdout}"
     );
 

@@ -194,7 +194,11 @@ async fn an_approved_manifest_edited_in_the_database_is_refused_after_a_restart(
     let audit = server
         .ok(&keys.reviewer, Method::GET, "/v1/audit", None)
         .await;
-    assert_eq!(audit, json!([]), "nothing was read");
+    assert_eq!(
+        crate::api::plugin_uses(&audit),
+        Vec::<Value>::new(),
+        "nothing was read"
+    );
     let plugin = server
         .ok(&keys.reviewer, Method::GET, "/v1/plugins/reads-data", None)
         .await;
@@ -330,9 +334,9 @@ async fn another_plugins_artifact_copied_over_an_approved_ones_is_not_run() {
     let audit = server
         .ok(&keys.reviewer, Method::GET, "/v1/audit", None)
         .await;
-    let records = audit.as_array().unwrap();
+    let records = crate::api::plugin_uses(&audit);
     assert!(!records.is_empty());
-    for record in records {
+    for record in &records {
         assert_eq!(record["component_digest"], digest, "{record:#}");
         assert_eq!(record["plugin"], "reads-data");
     }
@@ -500,7 +504,11 @@ async fn a_manifest_rewritten_with_every_digest_recorded_for_it_is_refused_after
     let audit = server
         .ok(&keys.reviewer, Method::GET, "/v1/audit", None)
         .await;
-    assert_eq!(audit, json!([]), "nothing was read");
+    assert_eq!(
+        crate::api::plugin_uses(&audit),
+        Vec::<Value>::new(),
+        "nothing was read"
+    );
     server.stop().await;
 }
 
@@ -597,7 +605,11 @@ async fn an_approval_copied_onto_another_version_is_refused_after_a_restart() {
     let audit = server
         .ok(&keys.reviewer, Method::GET, "/v1/audit", None)
         .await;
-    assert_eq!(audit, json!([]), "nothing was read");
+    assert_eq!(
+        crate::api::plugin_uses(&audit),
+        Vec::<Value>::new(),
+        "nothing was read"
+    );
     server.stop().await;
 }
 

@@ -102,7 +102,8 @@ async fn a_deleted_newest_record_is_reported() {
 #[tokio::test]
 async fn an_inserted_record_is_reported() {
     reported_after(&["INSERT INTO audit_log SELECT tenant, 7, time_ms, plugin, plugin_version, component_digest, \
-           call_id, lead, resource, purpose, decision, reason, consent_id, hash, hash \
+           call_id, lead, resource, purpose, decision, reason, consent_id, hash, hash, \
+           actor_key, actor_role, client_address, operation \
            FROM audit_log WHERE seq = 6"], "7").await;
 }
 

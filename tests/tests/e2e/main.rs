@@ -51,6 +51,12 @@
 //!   consent is erased at once (no file under the data directory holds its values, a
 //!   live call's next read is denied `lead-erased`); leads of unknown age are listed in
 //!   the retention answer.
+//! - `people_access`: every API route that returns or changes personal data records
+//!   each lead it touches (key id and role, address, operation, fields) before it
+//!   answers; every documented route is classified; refused probes for another
+//!   tenant's lead, wrong roles, duplicate creates and imports are recorded denied in
+//!   the caller's tenant; an unwritable log releases nothing; edited records fail
+//!   `verify`.
 //! - `openapi`: `/v1/openapi.json` from a `cally serve` process documents every
 //!   endpoint the README's API section uses.
 //! - `tls`: `cally serve --tls-cert/--tls-key` to a rustls client trusting only the
@@ -83,6 +89,7 @@ mod isolation;
 mod manifest;
 mod minors;
 mod openapi;
+mod people_access;
 mod personal_data;
 mod sessions;
 mod tls;

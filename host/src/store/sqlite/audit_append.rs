@@ -26,17 +26,19 @@ use super::{SqliteStore, database, ensure_tenant_in, now_ms};
 use crate::audit::{AuditEntry, AuditRecord, GENESIS_HASH};
 use crate::store::StoreError;
 
-/// Inserts every record of the JSON array `?1` (rows of the 15 columns, in order)
+/// Inserts every record of the JSON array `?1` (rows of the 19 columns, in order)
 /// and moves each tenant's head to the `[tenant, last_seq, last_hash]` rows of `?2`.
 /// Values are bound, never spliced into the text.
 macro_rules! insert_batch_sql {
     () => {
         "\
     INSERT INTO audit_log (tenant, seq, time_ms, plugin, plugin_version, component_digest, \
-        call_id, lead, resource, purpose, decision, reason, consent_id, prev_hash, hash) \
+        call_id, lead, resource, purpose, decision, reason, consent_id, prev_hash, hash, \
+        actor_key, actor_role, client_address, operation) \
     SELECT value ->> 0, value ->> 1, value ->> 2, value ->> 3, value ->> 4, value ->> 5, \
         value ->> 6, value ->> 7, value ->> 8, value ->> 9, value ->> 10, value ->> 11, \
-        value ->> 12, value ->> 13, value ->> 14 \
+        value ->> 12, value ->> 13, value ->> 14, value ->> 15, value ->> 16, value ->> 17, \
+        value ->> 18 \
     FROM jsonb_each(?1); \
     INSERT INTO audit_heads (tenant, last_seq, last_hash) \
     SELECT value ->> 0, value ->> 1, value ->> 2 FROM json_each(?2) WHERE true \
@@ -273,7 +275,8 @@ fn records_json(records: &[AuditRecord]) -> String {
     let rows: Vec<_> = records
         .iter()
         .map(|r| {
-            (
+            let actor = r.actor.as_ref();
+            Row(
                 &r.tenant,
                 r.seq,
                 r.time_ms,
@@ -281,19 +284,48 @@ fn records_json(records: &[AuditRecord]) -> String {
                 &r.plugin_version,
                 &r.component_digest,
                 &r.call_id,
-                &r.lead,
+                r.lead.as_deref(),
                 &r.resource,
                 &r.purpose,
                 &r.decision,
-                &r.reason,
+                r.reason.as_deref(),
                 r.consent_id,
                 &r.prev_hash,
                 &r.hash,
+                actor.map(|a| a.key_id.as_str()),
+                actor.map(|a| a.role.as_str()),
+                actor.map(|a| a.address.as_str()),
+                actor.map(|a| a.operation.as_str()),
             )
         })
         .collect();
     serde_json::to_string(&rows).expect("audit rows are plain strings and integers")
 }
+
+/// One `audit_log` row in column order; a tuple struct, so serde writes it as a
+/// JSON array (tuples stop at 16 elements).
+#[derive(serde::Serialize)]
+struct Row<'r>(
+    &'r str,
+    i64,
+    i64,
+    &'r str,
+    &'r str,
+    &'r str,
+    &'r str,
+    Option<&'r str>,
+    &'r str,
+    &'r str,
+    &'r str,
+    Option<&'r str>,
+    Option<i64>,
+    &'r str,
+    &'r str,
+    Option<&'r str>,
+    Option<&'r str>,
+    Option<&'r str>,
+    Option<&'r str>,
+);
 
 /// The new heads as one JSON array of `[tenant, last_seq, last_hash]` rows.
 fn heads_json(heads: &HashMap<&str, (i64, String)>) -> String {
