@@ -464,7 +464,7 @@ async fn run_owed_taggers(
             lead_id: Some(owed.lead_id),
         }),
         Err(error) => {
-            if error.kind == "busy" {
+            if error.is_busy() {
                 let expiry = host.cache.sandbox().config().idle_timeout;
                 host.calls.owe_taggers(tenant, call_id, owed, expiry);
             }
@@ -582,6 +582,8 @@ pub mod handlers {
             (status = 404, description = "No such plugin or lead"),
             (status = 409, description = "The call id was used before, or the plugin has no active version or is not a call-flow plugin"),
             (status = 422, description = "`call_id`, `campaign` or `locale` does not fit the id grammar (1 to 128 of A-Z, a-z, 0-9, '-', '_', '.', ':', starting with a letter or digit), or the body does not fit the schema"),
+            (status = 429, description = "The tenant is at its own cap of live plugin instances or plugin memory: nothing was started; retry after `Retry-After` seconds or once one of its calls ends (other tenants' calls go on)"),
+            (status = 503, description = "The host's instance pool or plugin memory budget is full: nothing was started; retry after `Retry-After` seconds"),
         ),
         security(("api_key" = ["runtime"])),
     )]

@@ -153,10 +153,24 @@ impl ApiError {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, "unprocessable", detail)
     }
 
-    /// 503: no room for the work now (a tenant's or the host's caps are
-    /// reached); nothing was started, and the same request may succeed later.
+    /// 503 with `Retry-After`: no room for the work now (the host's pool or
+    /// memory budget is full); nothing was started, and the same request may
+    /// succeed later.
     pub fn busy(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "busy", detail)
+    }
+
+    /// 429 with `Retry-After`: the tenant is at its own cap (live instances or
+    /// memory); its calls may start again once one of its calls ends, while
+    /// other tenants' calls go on.
+    pub fn tenant_busy(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "tenant-busy", detail)
+    }
+
+    /// Whether this is a refusal for lack of room ([`ApiError::busy`] or
+    /// [`ApiError::tenant_busy`]): the same request may succeed later.
+    pub fn is_busy(&self) -> bool {
+        matches!(self.kind, "busy" | "tenant-busy")
     }
 
     /// 500: the host failed; `error` is logged, the client is told nothing of it.
@@ -203,7 +217,10 @@ impl IntoResponse for ApiError {
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+        if matches!(
+            self.status,
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS
+        ) {
             headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
         response.extensions_mut().insert(ProblemKind(self.kind));
@@ -304,6 +321,7 @@ impl From<StartError> for ApiError {
     fn from(error: StartError) -> Self {
         match error {
             StartError::Component(error) => error.into(),
+            StartError::Busy(busy) if busy.is_tenant_cap() => Self::tenant_busy(busy.to_string()),
             StartError::Busy(busy) => Self::busy(busy.to_string()),
         }
     }

@@ -14,6 +14,7 @@ use crate::api::tls::{CertificateFiles, ReloadingCert};
 use crate::api::{self, ApiHost};
 use crate::audit::{CheckpointSchedule, DEFAULT_CHECKPOINT_INTERVAL};
 use crate::retention;
+use crate::sandbox::SandboxConfig;
 
 /// Arguments of `cally serve`. Each setting comes from its flag, else its
 /// environment variable, else the `--config` file, else the default.
@@ -29,8 +30,9 @@ pub struct ServeArgs {
     #[arg(long, env = "CALLY_BIND")]
     bind: Option<SocketAddr>,
     /// A TOML file with `data_dir`, `bind`, `tls_cert`, `tls_key`,
-    /// `insecure_http` and the intervals, for what flags and the environment
-    /// leave unset.
+    /// `insecure_http`, the intervals and a `[limits]` table (the platform
+    /// limits' flags, in snake case), for what flags and the environment leave
+    /// unset.
     #[arg(long, env = "CALLY_CONFIG")]
     config: Option<PathBuf>,
     /// Seconds between scheduled retention purges; 0 turns the schedule off
@@ -80,6 +82,9 @@ struct ConfigFile {
     tls_key: Option<PathBuf>,
     /// See [`ServeArgs::insecure_http`].
     insecure_http: Option<bool>,
+    /// The `[limits]` table: see [`SandboxArgs`].
+    #[serde(default)]
+    limits: SandboxArgs,
 }
 
 /// What `cally serve` runs with, each from flag, environment, file or default.
@@ -90,6 +95,8 @@ struct Settings {
     checkpoints: Option<Duration>,
     /// `None`: plain HTTP, allowed only on loopback or with `--insecure-http`.
     tls: Option<CertificateFiles>,
+    /// The platform limits, flags over the file's `[limits]`.
+    sandbox: SandboxConfig,
 }
 
 impl ServeArgs {
@@ -160,12 +167,18 @@ impl ServeArgs {
             ))
             .into());
         }
+        let sandbox = self
+            .limits
+            .or_file(&file.limits)
+            .config()
+            .map_err(|e| BadInput(e.to_string()))?;
         Ok(Settings {
             data_dir,
             bind,
             retention,
             checkpoints,
             tls,
+            sandbox,
         })
     }
 }
@@ -178,6 +191,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         retention: retention_interval,
         checkpoints: checkpoint_interval,
         tls,
+        sandbox,
     } = args.settings()?;
     // The certificate is checked before anything is opened or created.
     let tls = tls
@@ -191,10 +205,6 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
              unless a TLS proxy is in front"
         );
     }
-    let sandbox = args
-        .limits
-        .config()
-        .map_err(|e| BadInput(format!("invalid platform limit: {e}")))?;
     let (host, sqlite) = ApiHost::open(&data_dir, sandbox).await?;
 
     if let Some(key) = host.bootstrap_platform_admin().await? {

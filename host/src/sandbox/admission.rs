@@ -61,6 +61,17 @@ pub enum Busy {
     },
 }
 
+impl Busy {
+    /// Whether the tenant's own caps refused it (its instances or memory), as
+    /// opposed to the host's: only that tenant must slow down, others go on.
+    pub fn is_tenant_cap(&self) -> bool {
+        matches!(
+            self,
+            Busy::TenantInstances { .. } | Busy::TenantMemory { .. }
+        )
+    }
+}
+
 /// The caps [`Admission`] enforces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AdmissionCaps {

@@ -144,3 +144,86 @@ fn cally_serve_reads_a_config_file() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cally.toml"), "{stderr}");
 }
+
+/// The platform limits come from the config file's `[limits]` too: one set there
+/// is applied (a tenant cap of one live call answers the second with 429), and a
+/// misspelt or out-of-range one stops the start with exit 2 naming the key,
+/// before the data directory is created.
+#[tokio::test]
+async fn cally_serve_takes_platform_limits_from_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("cally.toml");
+    std::fs::write(&config, "[limits]\nmax_instances_per_tenant = 1\n").unwrap();
+    let mut command = ServeProcess::command();
+    command
+        .arg("--demo")
+        .arg("--config")
+        .arg(&config)
+        .env_remove("CALLY_MAX_INSTANCES_PER_TENANT")
+        .stderr(Stdio::null());
+    let started = ServeProcess::spawn(command);
+    let runtime = started.demo_key("runtime").to_owned();
+    let start = |call_id: &str| {
+        serde_json::json!({"plugin": "appointment-reminder", "call_id": call_id,
+            "lead_id": "lead-ada", "direction": "outbound", "locale": "en-US"})
+    };
+    let (status, _) = started
+        .send(
+            &runtime,
+            reqwest::Method::POST,
+            "/v1/calls",
+            Some(start("one")),
+        )
+        .await;
+    assert_eq!(status, reqwest::StatusCode::CREATED);
+    let (status, problem) = started
+        .send(
+            &runtime,
+            reqwest::Method::POST,
+            "/v1/calls",
+            Some(start("two")),
+        )
+        .await;
+    assert_eq!(
+        status,
+        reqwest::StatusCode::TOO_MANY_REQUESTS,
+        "{problem:#}"
+    );
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("already has 1 live plugin instances"),
+        "{problem:#}"
+    );
+    started.stop();
+
+    for (text, named) in [
+        (
+            "[limits]\nmax_instance_per_tenant = 1\n",
+            "max_instance_per_tenant",
+        ),
+        (
+            "[limits]\nevent_wall_limit_ms = 60000\n",
+            "event_wall_limit_ms",
+        ),
+        ("[limits]\nmax_memory_mib = 4096\n", "max_memory_mib"),
+    ] {
+        std::fs::write(&config, text).unwrap();
+        let data = dir.path().join("never-created");
+        let output = Command::new(env!("CARGO_BIN_EXE_cally-e2e"))
+            .arg("serve")
+            .arg("--config")
+            .arg(&config)
+            .arg("--data-dir")
+            .arg(&data)
+            .env_remove("CALLY_EVENT_WALL_LIMIT_MS")
+            .env_remove("CALLY_MAX_MEMORY_MIB")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(2), "{text}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(named), "{text}: {stderr}");
+        assert!(!data.exists(), "{text}: nothing is created");
+    }
+}

@@ -327,7 +327,8 @@ fn waits_plugin() -> (Vec<u8>, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_http_a_sleeping_tenant_cannot_hold_the_host() {
     // A hostile tenant's plugin sleeps on every caller's words and the tenant
-    // starts calls until it is refused; the platform is told to retry (503,
+    // starts calls until it is refused; the platform is told to retry (429 for
+    // that tenant alone,
     // Retry-After), another tenant's calls are served, and the host still
     // shuts down cleanly with every call live.
     use reqwest::{Method, StatusCode};
@@ -377,10 +378,11 @@ async fn over_http_a_sleeping_tenant_cannot_hold_the_host() {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    // The tenant's own cap: 429 for it alone (the host is not full).
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(response.headers()["retry-after"], "1");
     let problem: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(problem["type"], "urn:cally:problem:busy");
+    assert_eq!(problem["type"], "urn:cally:problem:tenant-busy");
     assert!(
         problem["detail"]
             .as_str()
@@ -405,6 +407,97 @@ async fn over_http_a_sleeping_tenant_cannot_hold_the_host() {
             Method::POST,
             "/v1/calls",
             Some(start("fine-1")),
+        )
+        .await;
+    answers_soon("shutdown with live calls", server.stop()).await;
+}
+
+/// Backpressure, told apart: a tenant at its own cap gets 429 (`tenant-busy`)
+/// while a neighbour still starts calls; once the host's pool itself is full,
+/// every tenant gets 503 (`busy`). Both carry `Retry-After`, neither records the
+/// call, and a call ended makes room again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_http_a_tenant_at_its_cap_gets_429_and_a_full_host_503() {
+    use reqwest::{Method, StatusCode};
+    use serde_json::json;
+
+    use crate::api::Server;
+
+    let config = SandboxConfig {
+        max_concurrent_calls: 3,
+        max_instances_per_tenant: 2,
+        ..Server::config()
+    };
+    let server = Server::start_with(tempfile::tempdir().unwrap(), config).await;
+    let (component, manifest) = waits_plugin();
+    let first = server.tenant("first").await;
+    let second = server.tenant("second").await;
+    for keys in [&first, &second] {
+        server
+            .release(keys, &manifest, &component, "waits", "0.1.0")
+            .await;
+    }
+    let start = |call_id: &str| json!({"plugin": "waits", "call_id": call_id, "direction": "inbound", "locale": "en-US"});
+    let refused = async |runtime: &str, call_id: &str| {
+        let response = server
+            .client
+            .post(format!("{}/v1/calls", server.url))
+            .bearer_auth(runtime)
+            .json(&start(call_id))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        assert_eq!(response.headers()["retry-after"], "1");
+        let problem: serde_json::Value = response.json().await.unwrap();
+        (status, problem["type"].as_str().unwrap().to_owned())
+    };
+    for call in ["a-1", "a-2"] {
+        server
+            .ok(&first.runtime, Method::POST, "/v1/calls", Some(start(call)))
+            .await;
+    }
+    assert_eq!(
+        refused(&first.runtime, "a-3").await,
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            "urn:cally:problem:tenant-busy".to_owned()
+        )
+    );
+    server
+        .ok(
+            &second.runtime,
+            Method::POST,
+            "/v1/calls",
+            Some(start("b-1")),
+        )
+        .await;
+    // The pool (3) is full now: the neighbour, under its own cap, gets 503.
+    assert_eq!(
+        refused(&second.runtime, "b-2").await,
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "urn:cally:problem:busy".to_owned()
+        )
+    );
+    let (status, _) = server
+        .send(Some(&second.runtime), Method::GET, "/v1/calls/b-2", None)
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a refused call is not recorded"
+    );
+    // A call ended makes room; the refused one starts on retry.
+    server
+        .ok(&first.runtime, Method::POST, "/v1/calls/a-1/end", None)
+        .await;
+    server
+        .ok(
+            &second.runtime,
+            Method::POST,
+            "/v1/calls",
+            Some(start("b-2")),
         )
         .await;
     answers_soon("shutdown with live calls", server.stop()).await;
