@@ -253,7 +253,12 @@ async fn plugin_reads(services: &Arc<DataServices>) {
                     .await;
                 latencies.push(begin.elapsed());
                 assert_eq!(outcome.data.len(), 2, "{outcome:?}");
-                assert!(outcome.data.iter().all(|d| d.decision == "allowed"));
+                assert!(
+                    outcome
+                        .data
+                        .iter()
+                        .all(|d| d.decision == cally_host::audit::AuditDecision::Allowed)
+                );
             }
             latencies
         }));

@@ -13,10 +13,11 @@ pub mod call_flow {
             // A personal-data read waits for its audit record to be durable
             // (a group commit shared with other calls), so it is async; the
             // fiber parks and the thread serves other calls meanwhile.
+            // It is trappable: a read past the event's host-call cap traps.
             "cally:plugin/personal-data": async | trappable,
-            // Writing a log line never waits on I/O, so it stays synchronous;
-            // it is trappable so that a bad handle or a flood can be stopped.
-            default: trappable,
+            // Writing a log line never waits and never fails (a line past the
+            // call's log limit is dropped and counted), so `log` is plain
+            // synchronous and cannot trap.
         },
         // Exports are async: every call runs on a fiber so that an epoch
         // deadline or an awaiting host function can suspend it.
@@ -34,7 +35,8 @@ pub mod lead_tagger {
     wasmtime::component::bindgen!({
         path: "../wit",
         world: "lead-tagger",
-        imports: { default: trappable },
+        // Every import is the call-flow world's (`with:` below), so its
+        // bindings and their flags come from there.
         exports: { default: async },
         with: {
             "cally:plugin/types": super::call_flow::cally::plugin::types,

@@ -48,7 +48,7 @@ impl ApiMetrics {
         if !outcome.data.is_empty() {
             let mut uses = lock(&self.data_uses);
             for used in &outcome.data {
-                *uses.entry(used.decision).or_default() += 1;
+                *uses.entry(used.decision.as_str()).or_default() += 1;
             }
         }
     }

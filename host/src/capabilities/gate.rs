@@ -20,7 +20,9 @@ use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
-use crate::audit::{AuditContext, AuditLabel, AuditResource, AuditWriter, Pseudonymizer};
+use crate::audit::{
+    AuditContext, AuditDecision, AuditLabel, AuditResource, AuditWriter, Pseudonymizer,
+};
 use crate::consent::{
     self, AccessRequest, Channel, DataField, Decision, DenyReason, Purpose, Resource,
 };
@@ -302,9 +304,8 @@ pub struct DataUse {
     pub resource: String,
     /// The purpose it was used for.
     pub purpose: Purpose,
-    /// `allowed` or `denied`.
-    #[schema(value_type = crate::audit::AuditDecision)]
-    pub decision: &'static str,
+    /// Allowed or denied (`allowed`, `denied` in JSON).
+    pub decision: AuditDecision,
     /// The denial code, when denied.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(nullable = false)]
@@ -447,7 +448,7 @@ fn data_use(name: &str, purpose: Purpose, decision: &Decision, audit_seq: Option
         Decision::Allow { consent_id } => DataUse {
             resource: name.to_owned(),
             purpose,
-            decision: "allowed",
+            decision: AuditDecision::Allowed,
             reason: None,
             message: None,
             consent_id: Some(*consent_id),
@@ -456,7 +457,7 @@ fn data_use(name: &str, purpose: Purpose, decision: &Decision, audit_seq: Option
         Decision::Deny(reason) => DataUse {
             resource: name.to_owned(),
             purpose,
-            decision: "denied",
+            decision: AuditDecision::Denied,
             reason: Some(reason.as_str()),
             message: Some(reason.to_string()),
             consent_id: None,

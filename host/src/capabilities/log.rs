@@ -18,7 +18,7 @@ impl HasData for CallLog {
 }
 
 impl wit_log::Host for PluginLog {
-    fn write(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+    fn write(&mut self, level: Level, message: String) {
         let level = match level {
             Level::Debug => LogLevel::Debug,
             Level::Info => LogLevel::Info,
@@ -26,6 +26,5 @@ impl wit_log::Host for PluginLog {
             Level::Error => LogLevel::Error,
         };
         self.push(level, message);
-        Ok(())
     }
 }

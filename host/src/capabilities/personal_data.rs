@@ -60,11 +60,6 @@ impl PersonalData {
     pub fn take_uses(&mut self) -> Vec<DataUse> {
         std::mem::take(&mut self.uses)
     }
-
-    /// Records uses decided outside a read (messages and tags).
-    pub fn note_uses(&mut self, uses: Vec<DataUse>) {
-        self.uses.extend(uses);
-    }
 }
 
 /// Adds `cally:plugin/personal-data` to `linker`.

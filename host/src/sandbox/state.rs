@@ -189,12 +189,13 @@ pub enum LogLevel {
 pub struct LogLine {
     /// How much it matters.
     pub level: LogLevel,
-    /// The text, truncated to the host's limit.
+    /// The text, whole (a line that would pass the call's limit is dropped).
     pub message: String,
 }
 
 /// The log lines of one call, bounded in total size. Lines past the bound are
-/// dropped and counted, so a chatty plugin cannot exhaust the host's memory.
+/// dropped whole and counted, so a chatty plugin cannot exhaust the host's
+/// memory; the first drop adds one host line saying so (outside the bound).
 #[derive(Debug)]
 pub struct PluginLog {
     lines: Vec<LogLine>,
@@ -217,9 +218,19 @@ impl PluginLog {
         }
     }
 
-    /// Appends a line, or counts it as dropped once the call's bound is reached.
+    /// Appends a line, or counts it as dropped once the call's bound is reached
+    /// (noting the first drop in a host line).
     pub fn push(&mut self, level: LogLevel, message: String) {
         if self.bytes + message.len() > self.max_bytes {
+            if self.dropped == 0 {
+                self.lines.push(LogLine {
+                    level: LogLevel::Warn,
+                    message: format!(
+                        "log limit reached: the call's log holds {} bytes of lines, its limit; later lines are dropped",
+                        self.max_bytes
+                    ),
+                });
+            }
             self.dropped += 1;
             return;
         }
@@ -250,8 +261,12 @@ mod tests {
         log.push(LogLevel::Info, "12345".into());
         log.push(LogLevel::Info, "67890".into());
         log.push(LogLevel::Info, "x".into());
-        assert_eq!(log.lines().len(), 2);
-        assert_eq!(log.dropped, 1);
+        log.push(LogLevel::Info, "y".into());
+        assert_eq!(log.dropped, 2);
+        let messages: Vec<&str> = log.lines().iter().map(|l| l.message.as_str()).collect();
+        assert_eq!(messages.len(), 3, "two lines and one note: {messages:?}");
+        assert_eq!(&messages[..2], ["12345", "67890"]);
+        assert!(messages[2].starts_with("log limit reached"), "{messages:?}");
     }
 
     #[test]

@@ -299,7 +299,7 @@ mod values {
             DataUse {
                 resource: "phone".into(),
                 purpose: Purpose::CallHandling,
-                decision: "allowed",
+                decision: crate::audit::AuditDecision::Allowed,
                 reason: None,
                 message: None,
                 consent_id: Some(7),
@@ -308,7 +308,7 @@ mod values {
             DataUse {
                 resource: "message:whatsapp".into(),
                 purpose: Purpose::Marketing,
-                decision: "denied",
+                decision: crate::audit::AuditDecision::Denied,
                 reason: Some(denied.as_str()),
                 message: Some(denied.to_string()),
                 consent_id: None,
