@@ -119,8 +119,15 @@ pub const PERSONAL_DATA_ROUTES: &[PersonalDataRoute] = &[
     route("POST", "/v1/calls/{call_id}/end", "call.end", "call-record"),
 ];
 
-/// The listed route `method` and `path` match, if any.
+/// The listed route `method` and `path` match, if any. `HEAD` matches the `GET`
+/// route: the router answers it with the `GET` handler (the body dropped, its
+/// length and headers sent), so it reads what the `GET` reads and is recorded so.
 pub fn personal_data_route(method: &Method, path: &str) -> Option<&'static PersonalDataRoute> {
+    let method = if method == Method::HEAD {
+        &Method::GET
+    } else {
+        method
+    };
     PERSONAL_DATA_ROUTES
         .iter()
         .find(|route| route.path == path && route.method == method.as_str())
@@ -190,8 +197,10 @@ struct NamedInQuery {
 }
 
 /// The lead a request names: its path's `{id}` on a lead route, or its `lead`
-/// query parameter (a malformed query names none; the handler refuses it).
-async fn named_lead(request: &mut Request) -> Option<String> {
+/// query parameter on the audit routes, whose filter it is (a malformed query names
+/// none; the handler refuses it). Elsewhere the handler ignores a `lead` query, so it
+/// names nothing: a key cannot write refusals against any lead it likes.
+async fn named_lead(route: &PersonalDataRoute, request: &mut Request) -> Option<String> {
     use axum::extract::FromRequestParts as _;
     let (mut parts, body) = std::mem::take(request).into_parts();
     let params = RawPathParams::from_request_parts(&mut parts, &())
@@ -204,6 +213,9 @@ async fn named_lead(request: &mut Request) -> Option<String> {
             .find(|(name, _)| *name == "id")
             .map(|(_, value)| value.to_owned())
     });
+    if !route.path.starts_with("/v1/audit") {
+        return from_path;
+    }
     from_path.or_else(|| {
         axum::extract::Query::<NamedInQuery>::try_from_uri(request.uri())
             .ok()?
@@ -237,7 +249,7 @@ pub async fn record_people_access(
     };
     let caller = host.identify(request.headers()).await.ok();
     let address = client_address(&request);
-    let named = named_lead(&mut request).await;
+    let named = named_lead(route, &mut request).await;
     let mut response = next.run(request).await;
     // A key without a tenant (a platform admin) has no chain to write in; a request
     // without a valid key was answered 401 and names no tenant.
