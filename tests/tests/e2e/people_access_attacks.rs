@@ -111,6 +111,50 @@ async fn a_head_request_is_recorded_as_the_get_it_runs() {
     server.stop().await;
 }
 
+/// A refused import names each lead that was refused because the tenant has it
+/// already, once: one request of a few megabytes of repeated or invented ids must not
+/// turn into hundreds of thousands of denied records (each a hashed, durable row in
+/// the one group commit every tenant's plugins wait on). Rows refused for their own
+/// shape or for repeating in the list touch no stored lead and reveal nothing.
+#[tokio::test]
+async fn a_refused_import_records_each_existing_lead_it_probed_once() {
+    let server = Server::start().await;
+    let keys = server.tenant("acme").await;
+    server
+        .ok(
+            &keys.admin,
+            Method::POST,
+            "/v1/leads",
+            Some(lead("lead-ada", "Ada Lovelace")),
+        )
+        .await;
+    let mut rows = Vec::new();
+    for i in 0..3000 {
+        rows.push(json!({"lead_id": "lead-ada"}));
+        rows.push(json!({"lead_id": "twice"}));
+        rows.push(json!({"lead_id": format!("invented-{i}"), "unknown": 1}));
+    }
+    let before = records(&server, "acme").await.len();
+    let (status, answer) = server
+        .send(
+            Some(&keys.admin),
+            Method::POST,
+            "/v1/leads/import",
+            Some(Value::Array(rows)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer:#}");
+    let new = &records(&server, "acme").await[before..];
+    assert_eq!(new.len(), 1, "{} records for one refused import", new.len());
+    assert_eq!(
+        new[0].lead.as_deref(),
+        Some(pseudonym(&server, "acme", "lead-ada").as_str())
+    );
+    assert_eq!(new[0].decision, "denied");
+    assert_eq!(new[0].reason.as_deref(), Some("import-refused"));
+    server.stop().await;
+}
+
 /// A `lead=` query names a lead on the audit routes only (where it is the filter).
 /// Elsewhere it is ignored by the handler, and must not let a key write denied records
 /// against any lead it likes into that lead's access report.
