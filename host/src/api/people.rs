@@ -119,8 +119,15 @@ pub const PERSONAL_DATA_ROUTES: &[PersonalDataRoute] = &[
     route("POST", "/v1/calls/{call_id}/end", "call.end", "call-record"),
 ];
 
-/// The listed route `method` and `path` match, if any.
+/// The listed route `method` and `path` match, if any. `HEAD` matches the `GET`
+/// route: the router answers it with the `GET` handler (the body dropped, its
+/// length and headers sent), so it reads what the `GET` reads and is recorded so.
 pub fn personal_data_route(method: &Method, path: &str) -> Option<&'static PersonalDataRoute> {
+    let method = if method == Method::HEAD {
+        &Method::GET
+    } else {
+        method
+    };
     PERSONAL_DATA_ROUTES
         .iter()
         .find(|route| route.path == path && route.method == method.as_str())
@@ -190,8 +197,10 @@ struct NamedInQuery {
 }
 
 /// The lead a request names: its path's `{id}` on a lead route, or its `lead`
-/// query parameter (a malformed query names none; the handler refuses it).
-async fn named_lead(request: &mut Request) -> Option<String> {
+/// query parameter on the audit routes, whose filter it is (a malformed query names
+/// none; the handler refuses it). Elsewhere the handler ignores a `lead` query, so it
+/// names nothing: a key cannot write refusals against any lead it likes.
+async fn named_lead(route: &PersonalDataRoute, request: &mut Request) -> Option<String> {
     use axum::extract::FromRequestParts as _;
     let (mut parts, body) = std::mem::take(request).into_parts();
     let params = RawPathParams::from_request_parts(&mut parts, &())
@@ -204,6 +213,9 @@ async fn named_lead(request: &mut Request) -> Option<String> {
             .find(|(name, _)| *name == "id")
             .map(|(_, value)| value.to_owned())
     });
+    if !route.path.starts_with("/v1/audit") {
+        return from_path;
+    }
     from_path.or_else(|| {
         axum::extract::Query::<NamedInQuery>::try_from_uri(request.uri())
             .ok()?
@@ -223,9 +235,14 @@ fn client_address(request: &Request) -> String {
 }
 
 /// The middleware on [`PERSONAL_DATA_ROUTES`]: see the module's documentation.
+///
+/// The handler and the recording run in their own task: hyper drops a request's
+/// future when its client hangs up, and a change the handler committed (an erasure,
+/// a correction) must get its record all the same. A handler that panics is
+/// answered 500.
 pub async fn record_people_access(
     State(host): State<Arc<ApiHost>>,
-    mut request: Request,
+    request: Request,
     next: Next,
 ) -> Response {
     let route = request
@@ -235,9 +252,26 @@ pub async fn record_people_access(
     let Some(route) = route else {
         return next.run(request).await;
     };
+    match tokio::spawn(handle_and_record(host, route, request, next)).await {
+        Ok(response) => response,
+        Err(error) => ApiError::internal(&format!(
+            "{} {} ({}) failed: {error}",
+            route.method, route.path, route.operation
+        ))
+        .into_response(),
+    }
+}
+
+/// Runs the handler of the listed `route` and records what it released or was refused.
+async fn handle_and_record(
+    host: Arc<ApiHost>,
+    route: &'static PersonalDataRoute,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let caller = host.identify(request.headers()).await.ok();
     let address = client_address(&request);
-    let named = named_lead(&mut request).await;
+    let named = named_lead(route, &mut request).await;
     let mut response = next.run(request).await;
     // A key without a tenant (a platform admin) has no chain to write in; a request
     // without a valid key was answered 401 and names no tenant.
@@ -458,6 +492,82 @@ mod tests {
         let actor = records[0].actor.as_ref().unwrap();
         assert_eq!(actor.operation, "consent.list");
         assert_eq!(actor.address, "unknown", "no socket under oneshot");
+    }
+
+    /// A client that closes its connection while the handler runs makes hyper drop
+    /// the request's future. The change the handler committed must still get its
+    /// record: a hostile admin must not be able to erase or correct a lead unrecorded
+    /// by hanging up before the answer.
+    #[tokio::test]
+    async fn a_client_gone_before_the_answer_still_leaves_the_record() {
+        use tokio::io::AsyncWriteExt as _;
+        use tokio::sync::{Notify, oneshot};
+
+        let dir = tempfile::tempdir().unwrap();
+        let (host, _sqlite) = ApiHost::open(dir.path(), SandboxConfig::default())
+            .await
+            .unwrap();
+        host.store().create_tenant("acme", 1).await.unwrap();
+        let key = issue_key(host.store(), Some("acme"), Role::TenantAdmin, "ta")
+            .await
+            .unwrap()
+            .key;
+        // The erasure "commits", tells the test, then waits for the test to hang up.
+        let (committed, on_commit) = oneshot::channel::<()>();
+        let committed = Arc::new(std::sync::Mutex::new(Some(committed)));
+        let gate = Arc::new(Notify::new());
+        let handler = {
+            let gate = gate.clone();
+            move || async move {
+                if let Some(committed) = committed.lock().unwrap().take() {
+                    committed.send(()).unwrap();
+                }
+                gate.notified().await;
+                (Released::lead("lead-ada"), "erased")
+            }
+        };
+        let router = Router::new()
+            .route("/v1/leads/{id}/erase", axum::routing::post(handler))
+            .route_layer(axum::middleware::from_fn_with_state(
+                host.clone(),
+                record_people_access,
+            ))
+            .with_state(host.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        tokio::spawn(async move { axum::serve(listener, service).await });
+        let mut client = tokio::net::TcpStream::connect(address).await.unwrap();
+        client
+            .write_all(
+                format!(
+                    "POST /v1/leads/lead-ada/erase HTTP/1.1\r\nhost: x\r\n\
+                     authorization: Bearer {key}\r\ncontent-length: 0\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        on_commit.await.unwrap();
+        drop(client);
+        // Give the server the hang-up before the handler finishes.
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        gate.notify_one();
+        let mut records = Vec::new();
+        for _ in 0..100 {
+            records = host
+                .store()
+                .audit_records("acme", &AuditFilter::default())
+                .await
+                .unwrap();
+            if !records.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert_eq!(records.len(), 1, "the erasure left no record: {records:?}");
+        assert_eq!(records[0].actor.as_ref().unwrap().operation, "lead.erase");
     }
 
     #[test]

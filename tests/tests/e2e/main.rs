@@ -57,6 +57,9 @@
 //!   tenant's lead, wrong roles, duplicate creates and imports are recorded denied in
 //!   the caller's tenant; an unwritable log releases nothing; edited records fail
 //!   `verify`.
+//! - `people_access_attacks`: HEAD requests, refused imports of repeated ids, `lead=`
+//!   queries on lead routes, a client gone before the answer: each leaves exactly the
+//!   records the promise says.
 //! - `openapi`: `/v1/openapi.json` from a `cally serve` process documents every
 //!   endpoint the README's API section uses.
 //! - `tls`: `cally serve --tls-cert/--tls-key` to a rustls client trusting only the
@@ -90,6 +93,7 @@ mod manifest;
 mod minors;
 mod openapi;
 mod people_access;
+mod people_access_attacks;
 mod personal_data;
 mod sessions;
 mod tls;
