@@ -15,7 +15,7 @@ use crate::sandbox::{LogLine, Sandbox, SandboxConfig};
 use crate::session::CallOptions;
 use crate::simulate::{self, CallScript, CallTrace, LeadFixture, SimulationData, TaggerTrace};
 
-use super::{BadInput, EXIT_PLUGIN_FAILED, read_file};
+use super::{BadInput, EXIT_PLUGIN_FAILED, emit_line, read_file};
 
 /// Arguments of `cally simulate`.
 #[derive(Debug, clap::Args)]
@@ -146,7 +146,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             )
         }
     };
-    println!("{}", if args.json { json } else { text });
+    emit_line(if args.json { &json } else { &text })?;
     Ok(if failed {
         ExitCode::from(EXIT_PLUGIN_FAILED)
     } else {
@@ -295,7 +295,7 @@ fn render_data(out: &mut String, uses: &[DataUse]) {
                     "   data {} for {}: denied {reason} ({audit}): {}",
                     used.resource,
                     used.purpose,
-                    used.message.as_deref().unwrap_or("")
+                    continued(used.message.as_deref().unwrap_or(""))
                 );
             }
         }
@@ -349,8 +349,19 @@ fn render_tagger_outcome(name: &str, trace: &TaggerTrace) -> String {
         }
         None if trace.outcome.tags.is_empty() => out.push_str("   no tags"),
         None => {
+            // A tag the gate dropped is shown as dropped, never as written:
+            // its reason is in the log and data lines above.
+            let mut written = trace.outcome.written.clone();
             for tag in &trace.outcome.tags {
-                let _ = writeln!(out, "   → tag {tag}");
+                match written.iter().position(|w| w == tag) {
+                    Some(at) => {
+                        written.remove(at);
+                        let _ = writeln!(out, "   → tag {tag}");
+                    }
+                    None => {
+                        let _ = writeln!(out, "   ✗ tag {tag} not written (dropped)");
+                    }
+                }
             }
             let _ = write!(
                 out,
@@ -366,14 +377,20 @@ fn render_log(out: &mut String, log: &[LogLine]) {
     for line in log {
         let level = serde_json::to_value(line.level).ok();
         let level = level.as_ref().and_then(|v| v.as_str()).unwrap_or("log");
-        let _ = writeln!(out, "   log {level}: {}", line.message);
+        let _ = writeln!(out, "   log {level}: {}", continued(&line.message));
     }
+}
+
+/// A message of several lines (a hint with the TOML to add, say) with its
+/// later lines indented under the trace line it belongs to.
+fn continued(message: &str) -> String {
+    message.trim_end().replace('\n', "\n      ")
 }
 
 fn describe_event(event: &CallEvent) -> String {
     match event {
         CallEvent::Started(s) => format!(
-            "started {} {:?}{} {}",
+            "started {} {}{} {}",
             s.call_id,
             s.direction,
             s.campaign
@@ -393,7 +410,7 @@ fn describe_event(event: &CallEvent) -> String {
         CallEvent::Digits { digits } => format!("digits {digits}"),
         CallEvent::Silence { ms } => format!("silence {ms} ms"),
         CallEvent::Interrupted => "interrupted".into(),
-        CallEvent::Ended { reason } => format!("ended ({reason:?})"),
+        CallEvent::Ended { reason } => format!("ended ({reason})"),
     }
 }
 
@@ -426,7 +443,13 @@ fn describe_action(action: &Action) -> String {
             channel,
             template,
             params,
-        } => format!("send {channel:?} message {template} {params:?}"),
+        } => {
+            let params: Vec<String> = params
+                .iter()
+                .map(|(name, value)| format!(" {name}={:?}", truncate(value)))
+                .collect();
+            format!("send {channel} message {template}{}", params.concat())
+        }
         Action::TagLead { tag } => format!("tag lead {tag}"),
         Action::SetDisposition { disposition } => format!("disposition {disposition}"),
         Action::ScheduleCallback {

@@ -174,3 +174,295 @@ fn an_unknown_example_lists_the_bundled_ones() {
         stderr(&output)
     );
 }
+
+/// A call-flow manifest for the `reads-data` probe that declares the `name`
+/// read only (so the component's personal-data import is allowed).
+const READS_NAME_ONLY: &str = "\
+name = \"reads-data\"
+version = \"1.0.0\"
+world = \"call-flow\"
+description = \"Echoes each read into its actions, for the tests.\"
+purpose = \"call-handling\"
+
+[[reads]]
+field = \"name\"
+reason = \"Greets the caller by name.\"
+";
+
+/// An adult lead with call-handling consent on sms (which covers reads too).
+const ADA_CALL_HANDLING_SMS: &str = r#"{
+  "lead": {"lead_id": "lead-42", "name": "Ada Lovelace", "phone": "+15550100", "age": "adult"},
+  "consents": [{"purpose": "call-handling", "channel": "sms", "granted_at_ms": 1700000000000,
+                "source": "web-form", "evidence": "form-1"}]
+}"#;
+
+/// The `not-declared` uses of a `--json` trace: (resource, message).
+fn not_declared(trace: &serde_json::Value) -> Vec<(String, String)> {
+    trace["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|step| step["data"].as_array().cloned().unwrap_or_default())
+        .filter(|used| used["reason"] == "not-declared")
+        .map(|used| {
+            (
+                used["resource"].as_str().unwrap().to_owned(),
+                used["message"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A developer's plugin reads the phone, the transcript and the recording,
+/// sends an sms and tags the lead `booked`, with a manifest that declares
+/// none of it. Each denial's hint ends with TOML; appended to the manifest as
+/// it is, that TOML parses and the next run no longer denies that use.
+#[test]
+fn every_not_declared_hint_is_toml_that_declares_the_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest_path = dir.path().join("cally.toml");
+    let lead = dir.path().join("lead.json");
+    let script = dir.path().join("call.json");
+    std::fs::write(&lead, ADA_CALL_HANDLING_SMS).unwrap();
+    std::fs::write(
+        &script,
+        r#"{"events": [
+            {"type": "started", "call_id": "c1", "direction": "inbound", "locale": "en-US"},
+            {"type": "speech", "text": "get phone;message sms;tag booked;transcript;recording", "confidence": 0.9, "final": true}
+        ]}"#,
+    )
+    .unwrap();
+    let component = cally_tests::plugin("reads-data");
+    let mut manifest = READS_NAME_ONLY.to_owned();
+    let run = |manifest: &str| {
+        std::fs::write(&manifest_path, manifest).unwrap();
+        let output = cally(&[
+            "simulate",
+            path(component),
+            "--manifest",
+            path(&manifest_path),
+            "--lead",
+            path(&lead),
+            "--script",
+            path(&script),
+            "--json",
+        ]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).unwrap()
+    };
+
+    let mut denied = not_declared(&run(&manifest));
+    let resources: Vec<&str> = denied.iter().map(|(r, _)| r.as_str()).collect();
+    assert_eq!(resources.len(), 5, "{denied:?}");
+    for expected in ["phone", "message:sms", "transcript", "recording"] {
+        assert!(resources.contains(&expected), "{denied:?}");
+    }
+    assert!(
+        resources.iter().any(|r| r.starts_with("tag:undeclared:")),
+        "{denied:?}"
+    );
+    while let Some((resource, message)) = denied.first().cloned() {
+        let (_, snippet) = message
+            .split_once(":\n")
+            .unwrap_or_else(|| panic!("{resource}: no TOML in {message:?}"));
+        snippet
+            .parse::<toml::Table>()
+            .unwrap_or_else(|e| panic!("{resource}: {snippet:?} is not TOML: {e}"));
+        if resource.starts_with("tag:") {
+            assert!(
+                snippet.contains("[[tags]]\ntag = \"booked\"\n"),
+                "{snippet}"
+            );
+        }
+        manifest = format!("{manifest}\n{snippet}\n");
+        let after = not_declared(&run(&manifest));
+        assert_eq!(after.len(), denied.len() - 1, "{resource}: {after:?}");
+        assert!(
+            after.iter().all(|(_, m)| m != &message),
+            "{resource} still denied after adding:\n{snippet}"
+        );
+        denied = after;
+    }
+
+    // The text trace shows the TOML too, each line indented under its data line.
+    std::fs::write(&manifest_path, READS_NAME_ONLY).unwrap();
+    let output = cally(&[
+        "simulate",
+        path(component),
+        "--manifest",
+        path(&manifest_path),
+        "--lead",
+        path(&lead),
+        "--script",
+        path(&script),
+    ]);
+    let text = stdout(&output);
+    assert!(
+        text.contains("\n      [[tags]]\n      tag = \"booked\"\n      reason = "),
+        "{text}"
+    );
+    assert!(
+        text.contains("\n      [[messages]]\n      channel = \"sms\"\n"),
+        "{text}"
+    );
+}
+
+/// A lead tagger whose tags the gate drops (no crm-tagging consent): the text
+/// trace shows each tag as not written, as the JSON's `written` says.
+#[test]
+fn a_tagger_trace_never_shows_a_dropped_tag_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let lead = dir.path().join("lead.json");
+    std::fs::write(&lead, ADA_CALL_HANDLING_SMS).unwrap();
+    let example = cally_tests::example_dir("lead-qualifier");
+    let args = |json: bool| {
+        let mut args = vec![
+            "simulate".to_owned(),
+            path(cally_tests::example("lead-qualifier")).to_owned(),
+            "--manifest".to_owned(),
+            path(&example.join("cally.toml")).to_owned(),
+            "--summary".to_owned(),
+            path(&example.join("summary.json")).to_owned(),
+            "--lead".to_owned(),
+            path(&lead).to_owned(),
+        ];
+        if json {
+            args.push("--json".to_owned());
+        }
+        args
+    };
+    let run = |json| {
+        let args = args(json);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        cally(&args)
+    };
+    let trace: serde_json::Value = serde_json::from_slice(&run(true).stdout).unwrap();
+    assert!(!trace["tags"].as_array().unwrap().is_empty(), "{trace}");
+    assert_eq!(trace["written"], serde_json::json!([]), "{trace}");
+    let text = stdout(&run(false));
+    assert!(text.contains("tag_lead dropped: no consent"), "{text}");
+    assert!(!text.contains("→ tag"), "{text}");
+    for tag in trace["tags"].as_array().unwrap() {
+        let tag = tag.as_str().unwrap();
+        assert!(
+            text.contains(&format!("✗ tag {tag} not written")),
+            "{tag}: {text}"
+        );
+    }
+}
+
+/// The trace spells directions, end reasons and channels as scripts and
+/// manifests do, never as Rust names.
+#[test]
+fn the_trace_spells_names_as_scripts_do() {
+    let example = cally_tests::example_dir("whatsapp-follow-up");
+    let output = cally(&[
+        "simulate",
+        "--example",
+        "whatsapp-follow-up",
+        "--lead",
+        path(&example.join("lead.json")),
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let text = stdout(&output);
+    assert!(
+        text.contains("#1 started call-1 outbound campaign"),
+        "{text}"
+    );
+    assert!(text.contains("ended (flow_hung_up)"), "{text}");
+    assert!(text.contains("→ send whatsapp message "), "{text}");
+    for rust_name in ["Outbound", "FlowHungUp", "Whatsapp", "[(\""] {
+        assert!(!text.contains(rust_name), "{rust_name} in:\n{text}");
+    }
+}
+
+/// `cally simulate ... | head -1`: the reader goes away early, every time at a
+/// different point; the command ends with its documented code, no panic.
+#[test]
+fn a_closed_stdout_ends_quietly_with_the_documented_code() {
+    use std::io::BufRead as _;
+    use std::process::Stdio;
+    let script = cally_tests::example_dir("support-router").join("call.json");
+    let cases = [
+        (vec!["simulate", "--example", "appointment-reminder"], 0),
+        (
+            vec![
+                "simulate",
+                path(cally_tests::plugin("infinite-loop")),
+                "--script",
+                path(&script),
+                "--deadline-ms",
+                "5",
+            ],
+            3,
+        ),
+    ];
+    for (args, code) in cases {
+        for run in 0..8 {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_cally-e2e"))
+                .args(&args)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let stdout = child.stdout.take().unwrap();
+            if run % 2 == 1 {
+                // `head -1`: one line read, then the pipe closed.
+                let mut first = String::new();
+                std::io::BufReader::new(stdout)
+                    .read_line(&mut first)
+                    .unwrap();
+                assert!(first.starts_with("Simulating "), "{first}");
+            } else {
+                // Closed before the command writes anything.
+                drop(stdout);
+            }
+            let output = child.wait_with_output().unwrap();
+            let stderr = stderr(&output);
+            assert_eq!(output.status.code(), Some(code), "run {run}: {stderr}");
+            assert!(!stderr.contains("panicked"), "run {run}: {stderr}");
+        }
+    }
+}
+
+/// Host log lines on a piped stderr carry no colour codes.
+#[test]
+fn host_log_lines_on_a_pipe_have_no_colour() {
+    let output = cally(&[
+        "simulate",
+        path(cally_tests::plugin("infinite-loop")),
+        "--script",
+        path(&cally_tests::example_dir("support-router").join("call.json")),
+        "--deadline-ms",
+        "5",
+    ]);
+    assert_eq!(output.status.code(), Some(3));
+    let log = stderr(&output);
+    assert!(log.contains("WARN"), "no host log line to check: {log}");
+    assert!(!output.stderr.contains(&0x1b), "ESC in stderr: {log:?}");
+}
+
+/// A script event with a field missing: the error names the file, the event's
+/// number, its type and the field, not a line and column.
+#[test]
+fn a_missing_field_names_the_file_event_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("bad.json");
+    std::fs::write(
+        &script,
+        r#"{"events": [{"type": "started", "call_id": "c1", "direction": "inbound"}]}"#,
+    )
+    .unwrap();
+    let component = cally_tests::example("support-router");
+    let output = cally(&["simulate", path(component), "--script", path(&script)]);
+    assert_eq!(output.status.code(), Some(2));
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!(
+            "{}: event 1: `started`: missing field `locale`",
+            script.display()
+        )),
+        "{message}"
+    );
+    assert!(!message.contains("line 1 column"), "{message}");
+}
