@@ -466,3 +466,176 @@ fn a_missing_field_names_the_file_event_and_field() {
     );
     assert!(!message.contains("line 1 column"), "{message}");
 }
+
+/// Runs `cally` in `dir`.
+fn cally_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cally-e2e"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run cally")
+}
+
+/// A call that reads the lead's name, and the lead it reads.
+fn name_call(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let script = dir.join("call.json");
+    let lead = dir.join("lead.json");
+    std::fs::write(
+        &script,
+        r#"{"events": [
+            {"type": "started", "call_id": "c1", "direction": "inbound", "locale": "en-US"},
+            {"type": "speech", "text": "get name", "confidence": 0.9, "final": true}
+        ]}"#,
+    )
+    .unwrap();
+    std::fs::write(&lead, ADA_CALL_HANDLING_SMS).unwrap();
+    (script, lead)
+}
+
+/// Without `--manifest`, the `cally.toml` beside the component is used (and
+/// said on stderr); then the one in the current directory; with neither, a
+/// warning says that nothing is declared.
+#[test]
+fn simulate_finds_cally_toml_beside_the_component_or_in_the_current_directory() {
+    let crate_dir = tempfile::tempdir().unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let component = crate_dir.path().join("reads_data.wasm");
+    std::fs::copy(cally_tests::plugin("reads-data"), &component).unwrap();
+    let (script, lead) = name_call(elsewhere.path());
+    let args = [
+        "simulate",
+        path(&component),
+        "--script",
+        path(&script),
+        "--lead",
+        path(&lead),
+        "--json",
+    ];
+    let name_read = |output: &Output| {
+        assert!(output.status.success(), "{}", stderr(output));
+        let trace: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let audit = trace["audit"].as_array().unwrap().clone();
+        assert_eq!(audit.len(), 1, "{trace}");
+        (
+            audit[0]["decision"].as_str().unwrap().to_owned(),
+            audit[0]["plugin"].as_str().unwrap().to_owned(),
+        )
+    };
+
+    // Neither: loudly, nothing declared.
+    let output = cally_in(elsewhere.path(), &args);
+    assert!(
+        stderr(&output).contains("warning: no manifest"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        name_read(&output),
+        ("denied".to_owned(), "unnamed-plugin".to_owned())
+    );
+
+    // In the current directory.
+    std::fs::write(elsewhere.path().join("cally.toml"), READS_NAME_ONLY).unwrap();
+    let output = cally_in(elsewhere.path(), &args);
+    assert!(
+        stderr(&output).contains("note: using the manifest cally.toml"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        name_read(&output),
+        ("allowed".to_owned(), "reads-data".to_owned())
+    );
+
+    // Beside the component, ahead of the current directory's.
+    let beside = crate_dir.path().join("cally.toml");
+    std::fs::write(
+        &beside,
+        READS_NAME_ONLY.replace("\"reads-data\"", "\"beside\""),
+    )
+    .unwrap();
+    let output = cally_in(elsewhere.path(), &args);
+    assert!(
+        stderr(&output).contains(&format!("note: using the manifest {}", beside.display())),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        name_read(&output),
+        ("allowed".to_owned(), "beside".to_owned())
+    );
+}
+
+/// A lead tagger's manifest given to a call-flow component: refused before
+/// anything runs, as an upload would be, naming the manifest and the component.
+#[test]
+fn simulate_refuses_a_manifest_of_the_other_world() {
+    let tagger_manifest = cally_tests::example_dir("lead-qualifier").join("cally.toml");
+    let component = cally_tests::example("support-router");
+    let script = cally_tests::example_dir("support-router").join("call.json");
+    let output = cally(&[
+        "simulate",
+        path(component),
+        "--manifest",
+        path(&tagger_manifest),
+        "--script",
+        path(&script),
+    ]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(output.stdout.is_empty(), "{}", stdout(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains(&format!(
+            "the manifest {} (lead-qualifier 0.1.0, world lead-tagger) does not fit the component {}",
+            tagger_manifest.display(),
+            component.display()
+        )),
+        "{message}"
+    );
+    assert!(
+        message.contains("the component is a call-flow plugin: set world = \"call-flow\""),
+        "{message}"
+    );
+}
+
+/// With `--data-dir`, the pseudonym key is kept there: the same lead has the
+/// same pseudonym on every run; another directory has another key.
+#[test]
+fn a_data_dir_keeps_the_lead_pseudonym_across_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let (script, lead) = name_call(dir.path());
+    let manifest = dir.path().join("cally.toml");
+    std::fs::write(&manifest, READS_NAME_ONLY).unwrap();
+    let pseudonyms = |data_dir: &Path| {
+        let output = cally(&[
+            "simulate",
+            path(cally_tests::plugin("reads-data")),
+            "--manifest",
+            path(&manifest),
+            "--script",
+            path(&script),
+            "--lead",
+            path(&lead),
+            "--data-dir",
+            path(data_dir),
+            "--json",
+        ]);
+        assert!(output.status.success(), "{}", stderr(&output));
+        let trace: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        let leads: Vec<String> = trace["audit"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|record| record["lead"].as_str().unwrap().to_owned())
+            .collect();
+        assert!(!leads.is_empty(), "{trace}");
+        leads
+    };
+    let kept = dir.path().join("data");
+    let first = pseudonyms(&kept);
+    let second = pseudonyms(&kept);
+    assert_eq!(second.first(), first.first());
+    assert!(second.iter().all(|p| p == &first[0]), "{second:?}");
+    let other = pseudonyms(&dir.path().join("other"));
+    assert_ne!(other[0], first[0]);
+}
