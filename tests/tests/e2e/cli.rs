@@ -374,6 +374,30 @@ fn the_trace_spells_names_as_scripts_do() {
     for rust_name in ["Outbound", "FlowHungUp", "Whatsapp", "[(\""] {
         assert!(!text.contains(rust_name), "{rust_name} in:\n{text}");
     }
+    // The examples log the end reason with the SDK's Display.
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("hung-up.json");
+    std::fs::write(
+        &script,
+        r#"{"events": [
+            {"type": "started", "call_id": "c1", "direction": "inbound", "locale": "en-US"},
+            {"type": "ended", "reason": "caller_hung_up"}
+        ]}"#,
+    )
+    .unwrap();
+    let output = cally(&[
+        "simulate",
+        "--example",
+        "appointment-reminder",
+        "--script",
+        path(&script),
+    ]);
+    let text = stdout(&output);
+    assert!(text.contains("#2 ended (caller_hung_up)"), "{text}");
+    assert!(
+        text.contains("log info: call ended: caller_hung_up"),
+        "{text}"
+    );
 }
 
 /// `cally simulate ... | head -1`: the reader goes away early, every time at a
