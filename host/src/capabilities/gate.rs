@@ -446,9 +446,10 @@ impl DataGate {
 }
 
 /// What a developer reads about a denial of `request`: for `not-declared`,
-/// the TOML to add to the manifest (tags by name); otherwise the reason's
-/// own message. It goes to the plugin, its log and the call's result, never
-/// to the audit log (which keeps the code only).
+/// the TOML to add to the manifest (a tag by its name); otherwise the
+/// reason's own message. It goes to the plugin and its log only, which may
+/// quote the plugin's own strings; the call's data trace gets
+/// [`recorded_denial_message`], and the audit log the code only.
 pub fn denial_message(request: &DataRequest, reason: &DenyReason) -> String {
     let DenyReason::NotDeclared { purpose, .. } = reason else {
         return reason.to_string();
@@ -465,6 +466,21 @@ pub fn denial_message(request: &DataRequest, reason: &DenyReason) -> String {
         "{what} is not declared in the plugin's manifest (purpose `{purpose}`): add this to cally.toml, with the real reason:\n{}",
         crate::manifest::declaration(request.resource(), tag).trim_end()
     )
+}
+
+/// [`denial_message`] for the call's data trace (kept with the call's
+/// result and answered over the API), which must hold no string a plugin
+/// chose: an undeclared tag is not named (its audit name is a keyed hash),
+/// and the hint points to the log line that names it.
+fn recorded_denial_message(request: &DataRequest, reason: &DenyReason) -> String {
+    match (request, reason) {
+        (DataRequest::Tag(_), DenyReason::NotDeclared { purpose, .. }) => format!(
+            "a tag the plugin's manifest does not declare (purpose `{purpose}`): add a [[tags]] \
+             entry for it to cally.toml; the call's log line names the tag and the exact TOML \
+             (this record keeps only the tag's keyed hash)"
+        ),
+        _ => denial_message(request, reason),
+    }
 }
 
 fn data_use(
@@ -489,7 +505,7 @@ fn data_use(
             purpose,
             decision: "denied",
             reason: Some(reason.as_str()),
-            message: Some(denial_message(request, reason)),
+            message: Some(recorded_denial_message(request, reason)),
             consent_id: None,
             audit_seq,
         },

@@ -196,19 +196,32 @@ const ADA_CALL_HANDLING_SMS: &str = r#"{
                 "source": "web-form", "evidence": "form-1"}]
 }"#;
 
-/// The `not-declared` uses of a `--json` trace: (resource, message).
+/// The `not-declared` uses of a `--json` trace: (resource, hint). The hint
+/// is the data use's message; for a tag, whose name the data trace never
+/// holds (it is the plugin's string), the log line that names it.
 fn not_declared(trace: &serde_json::Value) -> Vec<(String, String)> {
-    trace["steps"]
-        .as_array()
-        .unwrap()
+    let steps = trace["steps"].as_array().unwrap();
+    let log: Vec<String> = steps
+        .iter()
+        .flat_map(|step| step["log"].as_array().cloned().unwrap_or_default())
+        .map(|line| line["message"].as_str().unwrap().to_owned())
+        .collect();
+    steps
         .iter()
         .flat_map(|step| step["data"].as_array().cloned().unwrap_or_default())
         .filter(|used| used["reason"] == "not-declared")
         .map(|used| {
-            (
-                used["resource"].as_str().unwrap().to_owned(),
-                used["message"].as_str().unwrap().to_owned(),
-            )
+            let resource = used["resource"].as_str().unwrap().to_owned();
+            let message = used["message"].as_str().unwrap().to_owned();
+            if resource.starts_with("tag:") {
+                assert!(!message.contains("booked"), "{message}");
+                let line = log
+                    .iter()
+                    .find(|line| line.starts_with("tag_lead dropped: "))
+                    .unwrap_or_else(|| panic!("no log line for {resource}: {log:?}"));
+                return (resource, line.clone());
+            }
+            (resource, message)
         })
         .collect()
 }
