@@ -36,6 +36,54 @@ pub enum EndReason {
     NetworkError,
 }
 
+impl Direction {
+    /// The spelling scripts, summaries and the API use: `inbound`, `outbound`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+}
+
+/// As a script spells it: `inbound`, `outbound`.
+impl std::fmt::Display for Direction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl EndReason {
+    /// Every end reason, in declaration order.
+    pub const ALL: &'static [EndReason] = &[
+        EndReason::CallerHungUp,
+        EndReason::FlowHungUp,
+        EndReason::Transferred,
+        EndReason::NotConnected,
+        EndReason::PluginFailed,
+        EndReason::NetworkError,
+    ];
+
+    /// The spelling scripts, summaries and the API use, such as `caller_hung_up`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EndReason::CallerHungUp => "caller_hung_up",
+            EndReason::FlowHungUp => "flow_hung_up",
+            EndReason::Transferred => "transferred",
+            EndReason::NotConnected => "not_connected",
+            EndReason::PluginFailed => "plugin_failed",
+            EndReason::NetworkError => "network_error",
+        }
+    }
+}
+
+/// As a script spells it, such as `caller_hung_up`.
+impl std::fmt::Display for EndReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The first event of a call.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -188,6 +236,24 @@ pub enum Channel {
     Whatsapp,
     /// An email.
     Email,
+}
+
+impl Channel {
+    /// The spelling actions and manifests use: `sms`, `whatsapp`, `email`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Whatsapp => "whatsapp",
+            Channel::Email => "email",
+        }
+    }
+}
+
+/// As an action spells it: `sms`, `whatsapp`, `email`.
+impl std::fmt::Display for Channel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What the platform should do next, as a plugin asked for it.
@@ -612,6 +678,30 @@ mod tests {
                 .to_string()
                 .contains("confidence is 1.5")
         );
+    }
+
+    #[test]
+    fn display_spells_enums_as_json_does() {
+        let json = |value: serde_json::Value| value.as_str().unwrap().to_owned();
+        for reason in EndReason::ALL {
+            assert_eq!(
+                reason.to_string(),
+                json(serde_json::to_value(reason).unwrap())
+            );
+        }
+        assert_eq!(EndReason::FlowHungUp.to_string(), "flow_hung_up");
+        for direction in [Direction::Inbound, Direction::Outbound] {
+            assert_eq!(
+                direction.to_string(),
+                json(serde_json::to_value(direction).unwrap())
+            );
+        }
+        for channel in [Channel::Sms, Channel::Whatsapp, Channel::Email] {
+            assert_eq!(
+                channel.to_string(),
+                json(serde_json::to_value(channel).unwrap())
+            );
+        }
     }
 
     #[test]

@@ -55,8 +55,9 @@ impl CallScript {
             source_name: source_name.to_owned(),
             message,
         };
-        let script: CallScript =
-            serde_json::from_str(text).map_err(|e| bad(format!("not a valid call script: {e}")))?;
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| bad(format!("not valid JSON: {e}")))?;
+        let script = Self::from_value(value).map_err(bad)?;
         match script.events.first() {
             None => {
                 return Err(bad(
@@ -86,6 +87,86 @@ impl CallScript {
             }
         }
         Ok(script)
+    }
+}
+
+impl CallScript {
+    /// The script in `value`, each event read on its own so that an error
+    /// names the event's number, its type and the field that is wrong.
+    fn from_value(value: serde_json::Value) -> Result<Self, String> {
+        const SHAPE: &str =
+            "a call script is a JSON object with one key, `events`: a list of events";
+        let serde_json::Value::Object(mut object) = value else {
+            return Err(format!("not a valid call script: {SHAPE}"));
+        };
+        if let Some(unknown) = object.keys().find(|key| *key != "events") {
+            return Err(format!(
+                "not a valid call script: unknown key `{unknown}`; {SHAPE}"
+            ));
+        }
+        let Some(serde_json::Value::Array(events)) = object.remove("events") else {
+            return Err(format!("not a valid call script: {SHAPE}"));
+        };
+        let events = events
+            .into_iter()
+            .enumerate()
+            .map(|(index, event)| {
+                serde_json::from_value::<CallEvent>(event.clone()).map_err(|error| {
+                    format!("event {}: {}", index + 1, event_error(&event, &error))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self { events })
+    }
+}
+
+/// Every `type` a call event can have, as scripts spell it.
+const EVENT_TYPES: &[&str] = &[
+    "started",
+    "speech",
+    "digits",
+    "silence",
+    "interrupted",
+    "ended",
+];
+
+/// What is wrong with `event`, which failed to parse with `error`, naming
+/// its type and the field at fault. Serde names a missing or unknown field
+/// itself; for a value of the wrong type or spelling it does not, so the
+/// field is found by elimination: the one whose removal changes the error.
+fn event_error(event: &serde_json::Value, error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    let Some(object) = event.as_object() else {
+        return format!("an event is a JSON object with a `type`, but found {event}");
+    };
+    let kind = match object.get("type").and_then(serde_json::Value::as_str) {
+        Some(kind) if EVENT_TYPES.contains(&kind) => kind,
+        Some(kind) => {
+            return format!(
+                "field `type`: {kind:?} is not an event type; expected one of {}",
+                EVENT_TYPES.join(", ")
+            );
+        }
+        None => {
+            return format!(
+                "field `type` is missing or not a string; expected one of {}",
+                EVENT_TYPES.join(", ")
+            );
+        }
+    };
+    if message.contains("field `") {
+        return format!("`{kind}`: {message}");
+    }
+    let culprit = object.keys().filter(|key| *key != "type").find(|key| {
+        let mut without = object.clone();
+        without.remove(*key);
+        serde_json::from_value::<CallEvent>(serde_json::Value::Object(without))
+            .err()
+            .is_none_or(|other| other.to_string() != message)
+    });
+    match culprit {
+        Some(field) => format!("`{kind}`: field `{field}`: {message}"),
+        None => format!("`{kind}`: {message}"),
     }
 }
 
@@ -491,8 +572,71 @@ mod tests {
     }
 
     #[test]
-    fn unknown_event_type_is_reported_by_serde() {
+    fn an_unknown_event_type_is_named_with_the_known_ones() {
         let err = CallScript::parse(r#"{"events": [{"type": "dance"}]}"#, "s").unwrap_err();
-        assert!(err.to_string().contains("unknown variant `dance`"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "s: event 1: field `type`: \"dance\" is not an event type; expected one of started, speech, digits, silence, interrupted, ended"
+        );
+    }
+
+    /// The script of `events`, after a valid `started`.
+    fn after_started(events: &str) -> String {
+        format!(
+            r#"{{"events": [
+            {{"type": "started", "call_id": "c1", "direction": "inbound", "locale": "en-US"}},
+            {events}
+        ]}}"#
+        )
+    }
+
+    #[test]
+    fn a_parse_error_names_the_file_the_event_and_the_field() {
+        let cases = [
+            (
+                r#"{"type": "started", "call_id": "c1", "direction": "inbound"}"#.to_owned(),
+                "call.json: event 1: `started`: missing field `locale`",
+            ),
+            (
+                after_started(r#"{"type": "silence", "ms": "5000"}"#),
+                "call.json: event 2: `silence`: field `ms`: invalid type: string \"5000\", expected u32",
+            ),
+            (
+                after_started(r#"{"type": "ended", "reason": "hung_up"}"#),
+                "call.json: event 2: `ended`: field `reason`: unknown variant `hung_up`",
+            ),
+            (
+                after_started(
+                    r#"{"type": "speech", "text": "hi", "confidence": 0.5, "final": "yes"}"#,
+                ),
+                "call.json: event 2: `speech`: field `final`: invalid type: string \"yes\", expected a boolean",
+            ),
+            (
+                after_started(r#"{"type": "digits", "digits": "1", "extra": 1}"#),
+                "call.json: event 2: `digits`: unknown field `extra`",
+            ),
+        ];
+        for (text, expected) in cases {
+            let text = if text.starts_with("{\"type\"") {
+                format!(r#"{{"events": [{text}]}}"#)
+            } else {
+                text
+            };
+            let err = CallScript::parse(&text, "call.json")
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(expected), "{err}\nexpected: {expected}");
+            assert!(!err.contains("line 1 column"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_script_shape_is_named() {
+        let err = CallScript::parse(r#"{"event": []}"#, "s").unwrap_err();
+        assert!(err.to_string().contains("unknown key `event`"), "{err}");
+        let err = CallScript::parse("[1]", "s").unwrap_err();
+        assert!(err.to_string().contains("one key, `events`"), "{err}");
+        let err = CallScript::parse("{", "s").unwrap_err();
+        assert!(err.to_string().starts_with("s: not valid JSON: "), "{err}");
     }
 }

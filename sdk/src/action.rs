@@ -1,6 +1,7 @@
 //! What a plugin asks for: the actions the platform performs on its behalf.
 //! These mirror `cally:plugin/types` in `wit/plugin.wit`.
 
+use std::fmt;
 use std::time::Duration;
 
 /// What the platform should do next. A flow returns a list of these for every
@@ -234,6 +235,25 @@ pub enum Channel {
     Email,
 }
 
+impl Channel {
+    /// The channel as manifests (`[[messages]] channel = "sms"`) and the
+    /// host's traces spell it: `sms`, `whatsapp` or `email`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Whatsapp => "whatsapp",
+            Channel::Email => "email",
+        }
+    }
+}
+
+/// Prints [`Channel::as_str`], the spelling of manifests.
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A message to the lead: the argument of [`Action::SendMessage`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
@@ -259,6 +279,13 @@ pub struct Callback {
 mod tests {
     use super::*;
     use crate::wit::types as wit;
+
+    #[test]
+    fn channels_display_as_manifests_spell_them() {
+        assert_eq!(Channel::Sms.to_string(), "sms");
+        assert_eq!(Channel::Whatsapp.to_string(), "whatsapp");
+        assert_eq!(Channel::Email.to_string(), "email");
+    }
 
     #[test]
     fn gather_timeouts_saturate() {

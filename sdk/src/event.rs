@@ -1,6 +1,7 @@
 //! What a plugin is told: the events of a live call and the summary of a
 //! finished one. These mirror `cally:plugin/types` in `wit/plugin.wit`.
 
+use std::fmt;
 use std::time::Duration;
 
 /// Something that happened on the call, delivered to [`CallFlow::on_event`]
@@ -105,6 +106,24 @@ pub enum Direction {
     Outbound,
 }
 
+impl Direction {
+    /// The direction as call scripts and the host's traces spell it:
+    /// `inbound` or `outbound`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+}
+
+/// Prints [`Direction::as_str`], the spelling of call scripts.
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What the speech recogniser heard the caller say.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallerSpeech {
@@ -185,6 +204,34 @@ pub enum EndReason {
     NetworkError,
 }
 
+impl EndReason {
+    /// The reason as call scripts, summaries and the HTTP API spell it, such
+    /// as `caller_hung_up`: what to write in a script's `ended` event.
+    ///
+    /// ```
+    /// use cally_sdk::EndReason;
+    /// assert_eq!(EndReason::CallerHungUp.as_str(), "caller_hung_up");
+    /// assert_eq!(EndReason::FlowHungUp.to_string(), "flow_hung_up");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EndReason::CallerHungUp => "caller_hung_up",
+            EndReason::FlowHungUp => "flow_hung_up",
+            EndReason::Transferred => "transferred",
+            EndReason::NotConnected => "not_connected",
+            EndReason::PluginFailed => "plugin_failed",
+            EndReason::NetworkError => "network_error",
+        }
+    }
+}
+
+/// Prints [`EndReason::as_str`], the spelling of call scripts.
+impl fmt::Display for EndReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What a [`LeadTagger`](crate::LeadTagger) learns about a finished call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallSummary {
@@ -233,6 +280,23 @@ mod tests {
         assert!(heard("it is not   working").mentions_any(&["not working"]));
         assert!(!heard("not really working").mentions_any(&["not working"]));
         assert!(!heard("anything").mentions_any(&["", "  "]));
+    }
+
+    #[test]
+    fn display_uses_the_spellings_of_call_scripts() {
+        let reasons = [
+            (EndReason::CallerHungUp, "caller_hung_up"),
+            (EndReason::FlowHungUp, "flow_hung_up"),
+            (EndReason::Transferred, "transferred"),
+            (EndReason::NotConnected, "not_connected"),
+            (EndReason::PluginFailed, "plugin_failed"),
+            (EndReason::NetworkError, "network_error"),
+        ];
+        for (reason, spelled) in reasons {
+            assert_eq!(reason.to_string(), spelled);
+        }
+        assert_eq!(Direction::Inbound.to_string(), "inbound");
+        assert_eq!(Direction::Outbound.to_string(), "outbound");
     }
 
     #[test]

@@ -27,6 +27,25 @@ pub enum Level {
     Error,
 }
 
+impl Level {
+    /// The level as the host's traces spell it: `debug`, `info`, `warn`, `error`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        }
+    }
+}
+
+/// Prints [`Level::as_str`], as `cally simulate` shows a log line's level.
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Write one line at `level`.
 pub fn write(level: Level, message: impl AsRef<str>) {
     let message = message.as_ref();
@@ -94,5 +113,23 @@ pub fn take_native_lines() -> Vec<(Level, String)> {
     #[cfg(target_arch = "wasm32")]
     {
         Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Level;
+
+    #[test]
+    fn levels_display_as_traces_spell_them() {
+        let levels = [
+            (Level::Debug, "debug"),
+            (Level::Info, "info"),
+            (Level::Warn, "warn"),
+            (Level::Error, "error"),
+        ];
+        for (level, spelled) in levels {
+            assert_eq!(level.to_string(), spelled);
+        }
     }
 }

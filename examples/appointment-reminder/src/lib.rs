@@ -67,7 +67,7 @@ impl CallFlow for Reminder {
                 self.retry("Sorry, I didn't hear anything.")
             }
             CallEvent::Ended(reason) => {
-                log::info(format!("call ended: {reason:?}"));
+                log::info(format!("call ended: {reason}"));
                 Vec::new()
             }
             _ => Vec::new(),

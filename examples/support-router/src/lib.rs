@@ -100,7 +100,7 @@ impl CallFlow for Router {
             // The caller talked over the prompt: stop talking and listen.
             CallEvent::Interrupted => vec![Action::listen()],
             CallEvent::Ended(reason) => {
-                log::info(format!("call ended: {reason:?}"));
+                log::info(format!("call ended: {reason}"));
                 Vec::new()
             }
             _ => Vec::new(),

@@ -91,6 +91,38 @@ struct LiveCall {
     facts: CallFacts,
 }
 
+/// The optional body of `POST /v1/calls/{call_id}/end`.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EndCall {
+    /// Why the call ended, spelled as in a script's `ended` event
+    /// (`caller_hung_up`, `flow_hung_up`, ...): the plugin is handed `ended`
+    /// with it before the call ends, so its `ended` logic runs.
+    pub reason: EndReason,
+}
+
+impl EndCall {
+    /// The end reason in `body`: none for an empty body (the call ends
+    /// without an `ended` event), else `{"reason": "<end reason>"}`.
+    pub fn parse(body: &[u8]) -> Result<Option<EndReason>, ApiError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(None);
+        }
+        serde_json::from_slice::<EndCall>(body)
+            .map(|end| Some(end.reason))
+            .map_err(|error| {
+                ApiError::unprocessable(format!(
+                    "the body of /end must be empty or {{\"reason\": \"<end reason>\"}} with one of {}: {error}",
+                    EndReason::ALL
+                        .iter()
+                        .map(|r| r.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })
+    }
+}
+
 /// The answer to `POST /v1/calls/{call_id}/end`: what happened on the call,
 /// and what each of the tenant's lead taggers made of it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -409,15 +441,28 @@ pub async fn event(
     }
 }
 
-/// Ends the live call: frees its plugin, runs the tenant's lead taggers on
-/// it (when it had a lead), stores its record and returns both.
-pub async fn end(host: &ApiHost, tenant: &str, call_id: &str) -> Result<CallEnded, ApiError> {
+/// Ends the live call: hands the plugin `ended` with `reason` when one is
+/// given, frees it, runs the tenant's lead taggers on the call (when it had a
+/// lead), stores its record and returns both.
+pub async fn end(
+    host: &ApiHost,
+    tenant: &str,
+    call_id: &str,
+    reason: Option<EndReason>,
+) -> Result<CallEnded, ApiError> {
     if let Some(owed) = host.calls.take_owed_taggers(tenant, call_id) {
         return run_owed_taggers(host, tenant, call_id, owed).await;
     }
     let Some(call) = host.calls.remove(tenant, call_id) else {
         return Err(not_live(host, tenant, call_id).await);
     };
+    if let Some(reason) = reason {
+        // As if the platform had posted `ended`: its actions (a tag, a
+        // message) are decided and performed, and kept in the record.
+        if let Ok(outcome) = call.session.event(CallEvent::Ended { reason }).await {
+            host.metrics.event(&outcome);
+        }
+    }
     // A session that already ended (freed after being idle past its grace)
     // has no record left: the call's end is stored all the same.
     let record = call.session.finish().await.unwrap_or_default();
@@ -631,10 +676,12 @@ pub mod handlers {
         tag = "calls",
         operation_id = "end_call",
         params(("call_id" = String, Path, description = "The platform's id for the call")),
+        request_body(content = Option<super::EndCall>, description = "Optional: `{\"reason\": \"caller_hung_up\"}` hands the plugin `ended` with that reason before the call ends. Without a body the plugin is not told (unless `ended` was posted as an event), and the lead taggers' summary says `plugin_failed` if the plugin failed, else `caller_hung_up`", example = json!({"reason": "caller_hung_up"})),
         responses(
             (status = 200, description = "The call's record, and each active lead tagger's tags, those written and its data uses", body = super::CallEnded),
             (status = 404, description = "The tenant never started a call with that id"),
             (status = 409, description = "The call has ended"),
+            (status = 422, description = "The body is neither empty nor `{\"reason\": \"<end reason>\"}`"),
         ),
         security(("api_key" = ["runtime"])),
     )]
@@ -642,8 +689,10 @@ pub mod handlers {
         auth: Auth<Runtimes>,
         State(host): State<Arc<ApiHost>>,
         ApiPath(call_id): ApiPath<String>,
+        body: axum::body::Bytes,
     ) -> Result<(Released, Json<super::CallEnded>), ApiError> {
-        let ended = super::end(&host, auth.tenant(), &call_id).await?;
+        let reason = super::EndCall::parse(&body)?;
+        let ended = super::end(&host, auth.tenant(), &call_id, reason).await?;
         let released = quoting(ended.lead_id.as_deref(), &call_id);
         Ok((released, Json(ended)))
     }

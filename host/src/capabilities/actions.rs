@@ -6,7 +6,7 @@
 
 use serde_json::{Map, Value};
 
-use super::gate::{DataGate, DataRequest, DataUse};
+use super::gate::{DataGate, DataRequest, DataUse, denial_message};
 use crate::consent::{Channel as ConsentChannel, Decision};
 use crate::protocol::{Action, Channel};
 use crate::store::{Lead, NewMessage, NewTag};
@@ -75,7 +75,7 @@ pub async fn perform(gate: Option<&DataGate>, actions: Vec<Action>) -> Performed
     let (decisions, snapshot, trace) = gate.check(&requests).await;
     let mut notes = Vec::new();
     let mut denied = vec![false; actions.len()];
-    for ((index, _), decision) in uses.iter().zip(&decisions) {
+    for ((index, request), decision) in uses.iter().zip(&decisions) {
         let action = &actions[*index];
         match decision {
             Decision::Allow { .. } => {
@@ -85,7 +85,11 @@ pub async fn perform(gate: Option<&DataGate>, actions: Vec<Action>) -> Performed
                 }
             }
             Decision::Deny(reason) => {
-                notes.push(format!("{} dropped: {reason}", action.kind()));
+                notes.push(format!(
+                    "{} dropped: {}",
+                    action.kind(),
+                    denial_message(request, reason)
+                ));
                 denied[*index] = true;
             }
         }

@@ -367,7 +367,7 @@ impl DataGate {
             Ok(snapshot) => snapshot,
             Err(error) => {
                 tracing::warn!(%error, call = %self.scope.call_id, "cannot read the lead's consents; denying");
-                return self.unavailable(&names, Arc::default());
+                return self.unavailable(&names, uses, Arc::default());
             }
         };
         let state = match &snapshot.lead {
@@ -405,15 +405,16 @@ impl DataGate {
                     .iter()
                     .zip(&decisions)
                     .zip(records)
-                    .map(|((name, decision), record)| {
-                        data_use(name, scope.purpose, decision, Some(record.seq))
+                    .zip(uses)
+                    .map(|(((name, decision), record), request)| {
+                        data_use(name, request, scope.purpose, decision, Some(record.seq))
                     })
                     .collect();
                 (decisions, snapshot, trace)
             }
             Err(error) => {
                 tracing::warn!(%error, call = %scope.call_id, "audit store unavailable; releasing nothing");
-                self.unavailable(&names, snapshot)
+                self.unavailable(&names, uses, snapshot)
             }
         }
     }
@@ -421,12 +422,14 @@ impl DataGate {
     fn unavailable(
         &self,
         names: &[String],
+        uses: &[DataRequest],
         snapshot: Arc<LeadSnapshot>,
     ) -> (Vec<Decision>, Arc<LeadSnapshot>, Vec<DataUse>) {
         let decision = Decision::Deny(DenyReason::AuditUnavailable);
         let trace = names
             .iter()
-            .map(|name| data_use(name, self.scope.purpose, &decision, None))
+            .zip(uses)
+            .map(|(name, request)| data_use(name, request, self.scope.purpose, &decision, None))
             .collect();
         (vec![decision; names.len()], snapshot, trace)
     }
@@ -443,7 +446,51 @@ impl DataGate {
     }
 }
 
-fn data_use(name: &str, purpose: Purpose, decision: &Decision, audit_seq: Option<i64>) -> DataUse {
+/// What a developer reads about a denial of `request`: for `not-declared`,
+/// the TOML to add to the manifest (a tag by its name); otherwise the
+/// reason's own message. It goes to the plugin and its log only, which may
+/// quote the plugin's own strings; the call's data trace gets
+/// [`recorded_denial_message`], and the audit log the code only.
+pub fn denial_message(request: &DataRequest, reason: &DenyReason) -> String {
+    let DenyReason::NotDeclared { purpose, .. } = reason else {
+        return reason.to_string();
+    };
+    let (what, tag) = match request {
+        DataRequest::Field(field) => (format!("field `{field}`"), None),
+        DataRequest::Preference(_) => ("field `preferences`".to_owned(), None),
+        DataRequest::Transcript => ("the transcript".to_owned(), None),
+        DataRequest::Recording => ("the recording".to_owned(), None),
+        DataRequest::Message(channel) => (format!("messages on `{channel}`"), None),
+        DataRequest::Tag(tag) => (format!("tag `{tag}`"), Some(tag.as_str())),
+    };
+    format!(
+        "{what} is not declared in the plugin's manifest (purpose `{purpose}`): add this to cally.toml, with the real reason:\n{}",
+        crate::manifest::declaration(request.resource(), tag).trim_end()
+    )
+}
+
+/// [`denial_message`] for the call's data trace (kept with the call's
+/// result and answered over the API), which must hold no string a plugin
+/// chose: an undeclared tag is not named (its audit name is a keyed hash),
+/// and the hint points to the log line that names it.
+fn recorded_denial_message(request: &DataRequest, reason: &DenyReason) -> String {
+    match (request, reason) {
+        (DataRequest::Tag(_), DenyReason::NotDeclared { purpose, .. }) => format!(
+            "a tag the plugin's manifest does not declare (purpose `{purpose}`): add a [[tags]] \
+             entry for it to cally.toml; the call's log line names the tag and the exact TOML \
+             (this record keeps only the tag's keyed hash)"
+        ),
+        _ => denial_message(request, reason),
+    }
+}
+
+fn data_use(
+    name: &str,
+    request: &DataRequest,
+    purpose: Purpose,
+    decision: &Decision,
+    audit_seq: Option<i64>,
+) -> DataUse {
     match decision {
         Decision::Allow { consent_id } => DataUse {
             resource: name.to_owned(),
@@ -459,7 +506,7 @@ fn data_use(name: &str, purpose: Purpose, decision: &Decision, audit_seq: Option
             purpose,
             decision: AuditDecision::Denied,
             reason: Some(reason.as_str()),
-            message: Some(reason.to_string()),
+            message: Some(recorded_denial_message(request, reason)),
             consent_id: None,
             audit_seq,
         },

@@ -148,10 +148,10 @@ impl PersonalDataView<'_> {
         self.budget.leave_host();
         Ok(reads
             .iter()
-            .zip(decisions)
-            .map(|(read, decision)| match decision {
+            .zip(uses.iter().zip(decisions))
+            .map(|(read, (request, decision))| match decision {
                 Decision::Allow { .. } => Ok(read.value(snapshot.lead.as_ref())),
-                Decision::Deny(reason) => Err(denial(&reason)),
+                Decision::Deny(reason) => Err(denial(request, &reason)),
             })
             .collect())
     }
@@ -166,20 +166,21 @@ impl PersonalDataView<'_> {
         let gate = self.gate_for(call_id, what)?;
         self.budget.charge_host_call(1)?;
         self.budget.enter_host();
-        let (decisions, _, trace) = gate.check(&[request]).await;
+        let (decisions, _, trace) = gate.check(std::slice::from_ref(&request)).await;
         self.data.uses.extend(trace);
         self.budget.leave_host();
         let answer = match decisions.into_iter().next() {
             Some(Decision::Allow { .. }) => Ok(()),
-            Some(Decision::Deny(reason)) => Err(denial(&reason)),
-            None => Err(denial(&DenyReason::AuditUnavailable)),
+            Some(Decision::Deny(reason)) => Err(denial(&request, &reason)),
+            None => Err(denial(&request, &DenyReason::AuditUnavailable)),
         };
         Ok((gate, answer))
     }
 }
 
-/// The guest-visible form of a denial: its code and what would allow it.
-fn denial(reason: &DenyReason) -> Denial {
+/// The guest-visible form of a denial of `request`: its code and what would
+/// allow it (for `not-declared`, the TOML to add to the manifest).
+fn denial(request: &DataRequest, reason: &DenyReason) -> Denial {
     let code = match reason {
         DenyReason::NotDeclared { .. } => DenialReason::NotDeclared,
         DenyReason::NoConsent { .. } => DenialReason::NoConsent,
@@ -192,7 +193,7 @@ fn denial(reason: &DenyReason) -> Denial {
     };
     Denial {
         reason: code,
-        message: reason.to_string(),
+        message: super::gate::denial_message(request, reason),
     }
 }
 

@@ -11,7 +11,7 @@ use crate::audit::{
 };
 use crate::store::{AuditFilter, SqliteStore, Store};
 
-use super::BadInput;
+use super::{BadInput, emit_line};
 
 /// Exit code when `cally audit verify` finds a broken chain, or a log that no longer
 /// holds what a kept checkpoint signed.
@@ -111,14 +111,14 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
                 let report = audit::verify_tenant(&store, &tenant).await?;
                 broken |= !report.is_clean();
                 if !json {
-                    println!("{report}");
+                    emit_line(&report.to_string())?;
                 }
                 reports.push(report);
             }
             if json {
-                println!("{}", serde_json::to_string_pretty(&reports)?);
+                emit_line(&serde_json::to_string_pretty(&reports)?)?;
             } else if reports.is_empty() {
-                println!("no audit records in {}", data_dir.display());
+                emit_line(&format!("no audit records in {}", data_dir.display()))?;
             }
             Ok(if broken {
                 ExitCode::from(EXIT_CHAIN_BROKEN)
@@ -138,7 +138,7 @@ pub async fn run(args: AuditArgs) -> anyhow::Result<ExitCode> {
             let log = CheckpointLog::open(&data_dir)?;
             let fresh = log.checkpoint_all(&store).await?;
             for checkpoint in log.latest_all().await {
-                println!("{}", serde_json::to_string(&checkpoint)?);
+                emit_line(&serde_json::to_string(&checkpoint)?)?;
             }
             eprintln!(
                 "signed {} new checkpoint(s) into {}; host key {}",
@@ -259,26 +259,26 @@ async fn verify_with_checkpoints(
             "public_key": trusted.to_string(),
             "tenants_without_checkpoint": unanchored,
         });
-        println!("{}", serde_json::to_string_pretty(&answer)?);
+        emit_line(&serde_json::to_string_pretty(&answer)?)?;
     } else {
         for report in &reports {
-            println!("{report}");
+            emit_line(&report.to_string())?;
         }
         for check in checks.iter().filter(|c| c.problem.is_some()) {
-            println!("{check}");
+            emit_line(&check.to_string())?;
         }
         let matching = checks.iter().filter(|c| c.problem.is_none()).count();
-        println!(
+        emit_line(&format!(
             "{matching} of {} checkpoint(s) in {} match the log (key {trusted})",
             checks.len(),
             file.display()
-        );
+        ))?;
         for name in &unanchored {
-            println!(
+            emit_line(&format!(
                 "tenant '{name}': no checkpoint in {}; its newest records are anchored by \
                  nothing outside the database",
                 file.display()
-            );
+            ))?;
         }
     }
     Ok(if broken {

@@ -1,7 +1,7 @@
 //! `cally manifest check|inspect|diff`: the security reviewer's commands over
 //! a component and its capability manifest.
 
-use std::io::{IsTerminal as _, Write as _};
+use std::io::IsTerminal as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -9,7 +9,7 @@ use crate::component::{ComponentDigest, ComponentInterface};
 use crate::manifest::{self, Manifest, ManifestDigest, Problem};
 use crate::sandbox::SandboxConfig;
 
-use super::{BadInput, EXIT_BAD_INPUT, read_file};
+use super::{BadInput, EXIT_BAD_INPUT, emit, read_file};
 
 /// Exit code of `cally manifest diff --fail-on-escalation` when the new
 /// version asks for more than the old one.
@@ -239,12 +239,4 @@ fn diff(
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// Writes `text` to stdout; a closed pipe (`| head`) is not an error.
-fn emit(text: &str) -> anyhow::Result<()> {
-    match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        result => Ok(result?),
-    }
 }

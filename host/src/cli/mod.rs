@@ -11,6 +11,7 @@ mod manifest;
 mod serve;
 mod simulate;
 
+use std::io::{IsTerminal as _, Write as _};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -74,9 +75,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Simulate(args) => simulate::run(args).await,
         Command::Examples => {
+            let mut list = String::new();
             for example in crate::examples::BUNDLED {
-                println!("{:<24} {}", example.name, example.world);
+                list.push_str(&format!("{:<24} {}\n", example.name, example.world));
             }
+            emit(&list)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Manifest(args) => manifest::run(args),
@@ -102,14 +105,35 @@ fn exit_code_for(error: &anyhow::Error) -> u8 {
     if input { EXIT_BAD_INPUT } else { EXIT_INTERNAL }
 }
 
-/// Logs to stderr; `RUST_LOG` chooses what (default: warnings).
+/// Logs to stderr; `RUST_LOG` chooses what (default: warnings). Colour only
+/// when stderr is a terminal: a file or a pipe gets plain lines.
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
+}
+
+/// Writes `text` to stdout and flushes it. A closed pipe (`cally ... | head -1`)
+/// is not an error: the reader has all it wanted, and the command ends with
+/// the exit code its result calls for, without a panic.
+pub(crate) fn emit(text: &str) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => Ok(result?),
+    }
+}
+
+/// [`emit`] with a newline after `text`.
+pub(crate) fn emit_line(text: &str) -> anyhow::Result<()> {
+    emit(&format!("{text}\n"))
 }
 
 /// Reads a file, naming it if it cannot be read.

@@ -1,13 +1,13 @@
 //! `cally simulate`: the tenant developer's local runner.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use crate::audit::AuditRecord;
 use crate::capabilities::gate::DataUse;
-use crate::component::{ComponentCache, World};
+use crate::component::{ComponentCache, ComponentInterface, World};
 use crate::examples;
 use crate::manifest::Manifest;
 use crate::protocol::{Action, CallEvent};
@@ -15,7 +15,7 @@ use crate::sandbox::{LogLine, Sandbox, SandboxConfig};
 use crate::session::CallOptions;
 use crate::simulate::{self, CallScript, CallTrace, LeadFixture, SimulationData, TaggerTrace};
 
-use super::{BadInput, EXIT_PLUGIN_FAILED, read_file};
+use super::{BadInput, EXIT_PLUGIN_FAILED, emit_line, read_file};
 
 /// Arguments of `cally simulate`.
 #[derive(Debug, clap::Args)]
@@ -46,7 +46,10 @@ pub struct SimulateArgs {
     #[arg(long)]
     memory_mib: Option<usize>,
     /// The plugin's manifest (cally.toml): its purpose, the data it declares,
-    /// its limits and fallback. Without one, nothing is declared.
+    /// its limits and fallback. Without it, `cally.toml` beside the component
+    /// or in the current directory is used; with none, nothing is declared.
+    /// The manifest must fit the component exactly as an upload must (world,
+    /// imports, limits).
     #[arg(long)]
     manifest: Option<PathBuf>,
     /// A lead record and its consents (JSON): the call's lead, so the plugin's
@@ -66,7 +69,11 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
         ..SandboxConfig::default()
     };
     let (component, example, name) = input_component(&args)?;
-    let manifest = input_manifest(args.manifest.as_ref(), example)?;
+    let manifest = input_manifest(args.manifest.as_ref(), example, args.component.as_deref())?;
+    if let Some((manifest, source)) = &manifest {
+        check_fit(manifest, source, &component, &name)?;
+    }
+    let manifest = manifest.map(|(manifest, _)| manifest);
     let mut limits = match &manifest {
         Some(manifest) => manifest
             .plugin_limits(&config)
@@ -146,7 +153,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<ExitCode> {
             )
         }
     };
-    println!("{}", if args.json { json } else { text });
+    emit_line(if args.json { &json } else { &text })?;
     Ok(if failed {
         ExitCode::from(EXIT_PLUGIN_FAILED)
     } else {
@@ -178,22 +185,81 @@ fn input_component(
     Ok((read_file(path)?, None, path.display().to_string()))
 }
 
-/// The manifest from `--manifest`, else the bundled example's, else none.
+/// The manifest and its name: from `--manifest`, else the bundled
+/// example's, else `cally.toml` beside the component or in the current
+/// directory (said on stderr), else none (said loudly on stderr: every use of
+/// personal data will be denied `not-declared`).
 fn input_manifest(
     path: Option<&PathBuf>,
     example: Option<&'static examples::BundledExample>,
-) -> anyhow::Result<Option<Manifest>> {
+    component: Option<&Path>,
+) -> anyhow::Result<Option<(Manifest, String)>> {
     let (text, source) = match (path, example) {
         (Some(path), _) => (read_text(path)?, path.display().to_string()),
         (None, Some(example)) => (
             example.manifest.to_owned(),
             format!("{}/cally.toml", example.name),
         ),
-        (None, None) => return Ok(None),
+        (None, None) => match found_manifest(component) {
+            Some(path) => {
+                eprintln!(
+                    "note: using the manifest {} (no --manifest given)",
+                    path.display()
+                );
+                (read_text(&path)?, path.display().to_string())
+            }
+            None => {
+                eprintln!(
+                    "warning: no manifest: none given with --manifest, and no cally.toml beside \
+                     the component or in the current directory. The plugin runs as \
+                     \"unnamed-plugin\" with nothing declared: every read, message and tag is \
+                     denied not-declared, and the limits and fallback are the host's defaults."
+                );
+                return Ok(None);
+            }
+        },
     };
     Manifest::parse(&text, &source)
-        .map(Some)
+        .map(|manifest| Some((manifest, source)))
         .map_err(|errors| BadInput(errors.to_string()).into())
+}
+
+/// `cally.toml` beside `component`, else in the current directory, if either exists.
+fn found_manifest(component: Option<&Path>) -> Option<PathBuf> {
+    let beside = component
+        .and_then(Path::parent)
+        .map(|dir| dir.join(MANIFEST_FILE));
+    beside
+        .into_iter()
+        .chain([PathBuf::from(MANIFEST_FILE)])
+        .find(|candidate| candidate.is_file())
+}
+
+/// The manifest's file name, as `cally simulate` looks for it.
+const MANIFEST_FILE: &str = "cally.toml";
+
+/// Refuses a manifest that does not fit the component, with the checks an
+/// upload makes: the world's entry point exported (and not the other
+/// world's), every import one the manifest can grant.
+fn check_fit(
+    manifest: &Manifest,
+    source: &str,
+    component: &[u8],
+    component_name: &str,
+) -> anyhow::Result<()> {
+    let interface = ComponentInterface::read(component)?;
+    let problems = crate::manifest::check_component(manifest, &interface);
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let mut message = format!(
+        "the manifest {source} ({} {}, world {}) does not fit the component {component_name}; an upload would be refused too:",
+        manifest.name, manifest.version, manifest.world
+    );
+    for problem in problems {
+        message.push_str(&format!("\n  {component_name}: {problem}"));
+    }
+    Err(BadInput(message).into())
 }
 
 /// Reads a UTF-8 text file, naming it if it cannot be read.
@@ -295,7 +361,7 @@ fn render_data(out: &mut String, uses: &[DataUse]) {
                     "   data {} for {}: denied {reason} ({audit}): {}",
                     used.resource,
                     used.purpose,
-                    used.message.as_deref().unwrap_or("")
+                    continued(used.message.as_deref().unwrap_or(""))
                 );
             }
         }
@@ -349,8 +415,19 @@ fn render_tagger_outcome(name: &str, trace: &TaggerTrace) -> String {
         }
         None if trace.outcome.tags.is_empty() => out.push_str("   no tags"),
         None => {
+            // A tag the gate dropped is shown as dropped, never as written:
+            // its reason is in the log and data lines above.
+            let mut written = trace.outcome.written.clone();
             for tag in &trace.outcome.tags {
-                let _ = writeln!(out, "   → tag {tag}");
+                match written.iter().position(|w| w == tag) {
+                    Some(at) => {
+                        written.remove(at);
+                        let _ = writeln!(out, "   → tag {tag}");
+                    }
+                    None => {
+                        let _ = writeln!(out, "   ✗ tag {tag} not written (dropped)");
+                    }
+                }
             }
             let _ = write!(
                 out,
@@ -366,14 +443,20 @@ fn render_log(out: &mut String, log: &[LogLine]) {
     for line in log {
         let level = serde_json::to_value(line.level).ok();
         let level = level.as_ref().and_then(|v| v.as_str()).unwrap_or("log");
-        let _ = writeln!(out, "   log {level}: {}", line.message);
+        let _ = writeln!(out, "   log {level}: {}", continued(&line.message));
     }
+}
+
+/// A message of several lines (a hint with the TOML to add, say) with its
+/// later lines indented under the trace line it belongs to.
+fn continued(message: &str) -> String {
+    message.trim_end().replace('\n', "\n      ")
 }
 
 fn describe_event(event: &CallEvent) -> String {
     match event {
         CallEvent::Started(s) => format!(
-            "started {} {:?}{} {}",
+            "started {} {}{} {}",
             s.call_id,
             s.direction,
             s.campaign
@@ -393,7 +476,7 @@ fn describe_event(event: &CallEvent) -> String {
         CallEvent::Digits { digits } => format!("digits {digits}"),
         CallEvent::Silence { ms } => format!("silence {ms} ms"),
         CallEvent::Interrupted => "interrupted".into(),
-        CallEvent::Ended { reason } => format!("ended ({reason:?})"),
+        CallEvent::Ended { reason } => format!("ended ({reason})"),
     }
 }
 
@@ -426,7 +509,13 @@ fn describe_action(action: &Action) -> String {
             channel,
             template,
             params,
-        } => format!("send {channel:?} message {template} {params:?}"),
+        } => {
+            let params: Vec<String> = params
+                .iter()
+                .map(|(name, value)| format!(" {name}={:?}", truncate(value)))
+                .collect();
+            format!("send {channel} message {template}{}", params.concat())
+        }
         Action::TagLead { tag } => format!("tag lead {tag}"),
         Action::SetDisposition { disposition } => format!("disposition {disposition}"),
         Action::ScheduleCallback {

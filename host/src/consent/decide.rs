@@ -107,8 +107,8 @@ impl fmt::Display for DenyReason {
         match self {
             DenyReason::NotDeclared { resource, purpose } => write!(
                 f,
-                "`{resource}` is not declared for purpose `{purpose}`: \
-                 add `{resource}` for purpose `{purpose}` to the manifest"
+                "`{resource}` is not declared in the plugin's manifest (purpose `{purpose}`): \
+                 add its entry to cally.toml"
             ),
             DenyReason::NoConsent { purpose, channel } => {
                 write!(f, "no consent on record for purpose {purpose}")?;
@@ -559,7 +559,7 @@ mod tests {
                     purpose: CallHandling,
                 },
                 "not-declared",
-                "`phone` is not declared for purpose `call-handling`: add `phone` for purpose `call-handling` to the manifest",
+                "`phone` is not declared in the plugin's manifest (purpose `call-handling`): add its entry to cally.toml",
             ),
             (
                 DenyReason::NoConsent {

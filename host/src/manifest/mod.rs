@@ -11,12 +11,15 @@
 //!   [`ManifestErrors`], which list every problem at once.
 //! - `schema.rs`: the embedded schema, and its errors turned into [`Problem`]s.
 //! - `semantic.rs`: the checks the schema cannot express.
+//! - `declare.rs`: [`declaration`]: the TOML that declares one use, for the
+//!   hint of a `not-declared` denial.
 //! - `imports.rs`: [`check_component`]: a binary's imports and exports against its grants.
 //! - `inspect.rs`: [`inspect`]: the security reviewer's report.
 //! - `diff.rs`: [`diff`]: what a new version asks for beyond the old one.
 //! - `approval.rs`: [`PluginReleases`]: uploaded → approved → active, bound to digests.
 
 mod approval;
+mod declare;
 mod diff;
 mod imports;
 mod inspect;
@@ -30,6 +33,7 @@ pub use approval::{
     Approval, ApprovalError, BindingError, BoundDigests, DigestKind, PluginReleases, ReleaseState,
     UploadedVersion, check_binding,
 };
+pub use declare::{REASON_PLACEHOLDER, declaration};
 pub use diff::{Change, ChangeKind, Escalation, ManifestDiff, VersionLabel, diff, diff_under};
 pub use imports::{ImportKind, UnusedGrant, check_component, classify_import, unused_grants};
 pub use inspect::{FieldLine, ImportLine, InspectReport, LimitsLine, MessageLine, inspect};

@@ -23,7 +23,9 @@
 //!   `--demo` restart after a developer's upload; refused
 //!   uploads compile nothing; a 9 MB manifest is refused.
 //! - `sessions`: one task per call, events in order, idle timeout.
-//! - `cli`: `cally simulate` as a developer runs it.
+//! - `cli`: `cally simulate` as a developer runs it: traces, exit codes on a
+//!   closed pipe, uncoloured logs, parse errors, TOML hints for undeclared
+//!   uses, the manifest found beside the component and checked against it.
 //! - `manifest`: capability manifests against the real components; `cally
 //!   manifest check|inspect|diff` as a security reviewer runs them.
 //! - `audit_cli`: `cally audit verify` finds edited, deleted, inserted and reordered records; export.
@@ -35,6 +37,8 @@
 //! - `api`: the HTTP API over a real socket: the walkthrough, 401/403/404 for every
 //!   endpoint, bad input, consent withdrawn mid-call, release state across a restart,
 //!   access report, restriction and erasure, contact-list import and correction.
+//! - `api_end`: `/end` with an end reason hands the plugin `ended` first;
+//!   without a body the call ends as before; another body is refused.
 //! - `api_inputs`: hostile input: transfers to raw numbers, ids with control
 //!   characters or shaped as options, formula cells in the CSV export, key
 //!   revocation and listing, consent limits, bounded refusals, forged log lines.
@@ -73,6 +77,7 @@ mod serve_process;
 
 mod api;
 mod api_checkpoint;
+mod api_end;
 mod api_inputs;
 mod api_retention;
 mod api_script;
