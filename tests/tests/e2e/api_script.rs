@@ -153,13 +153,23 @@ fn cally_serve_reads_a_config_file() {
 async fn cally_serve_takes_platform_limits_from_the_config_file() {
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("cally.toml");
-    std::fs::write(&config, "[limits]\nmax_instances_per_tenant = 1\n").unwrap();
+    let data = dir.path().join("data");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = {:?}\nbind = \"127.0.0.1:0\"\n[limits]\nmax_instances_per_tenant = 1\n",
+            data.to_str().unwrap()
+        ),
+    )
+    .unwrap();
     let mut command = ServeProcess::command();
     command
         .arg("--demo")
         .arg("--config")
         .arg(&config)
         .env_remove("CALLY_MAX_INSTANCES_PER_TENANT")
+        .env_remove("CALLY_DATA_DIR")
+        .env_remove("CALLY_BIND")
         .stderr(Stdio::null());
     let started = ServeProcess::spawn(command);
     let runtime = started.demo_key("runtime").to_owned();
@@ -167,7 +177,7 @@ async fn cally_serve_takes_platform_limits_from_the_config_file() {
         serde_json::json!({"plugin": "appointment-reminder", "call_id": call_id,
             "lead_id": "lead-ada", "direction": "outbound", "locale": "en-US"})
     };
-    let (status, _) = started
+    let (status, started_call) = started
         .send(
             &runtime,
             reqwest::Method::POST,
@@ -175,7 +185,7 @@ async fn cally_serve_takes_platform_limits_from_the_config_file() {
             Some(start("one")),
         )
         .await;
-    assert_eq!(status, reqwest::StatusCode::CREATED);
+    assert_eq!(status, reqwest::StatusCode::CREATED, "{started_call:#}");
     let (status, problem) = started
         .send(
             &runtime,
