@@ -29,6 +29,8 @@
 
 mod audit_log;
 mod calls;
+#[cfg(test)]
+pub(crate) mod conformance;
 mod error;
 mod keys;
 mod lead_cache;

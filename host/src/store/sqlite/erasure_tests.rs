@@ -1,16 +1,16 @@
+//! Erasure and purge as a hostile insider checks them: by reading every byte of
+//! every file under the data directory, not through the store; and the files'
+//! modes. SQLite's own part of "erasure erases", beside the conformance suite.
+
 use std::os::unix::fs::PermissionsExt;
 
 use serde_json::json;
 
 use super::*;
-use crate::consent::AgeStatus;
+use crate::store::conformance::{EMAIL, NAME, PHONE, zebulon};
 use crate::store::{
-    CallStart, CallStore, Lead, LeadStore, LeadUpdate, RetentionStore, erased_call_result,
+    CallStart, CallStore, LeadStore, LeadUpdate, RetentionStore, erased_call_result,
 };
-
-const NAME: &str = "Zebulon Quaxworth";
-const PHONE: &str = "+15557319024";
-const EMAIL: &str = "zq.probe@erasure.example";
 
 /// Every file under `dir` (recursively) whose bytes contain `needle`.
 fn files_holding(dir: &Path, needle: &str) -> Vec<PathBuf> {
@@ -41,16 +41,6 @@ fn companion(db: &Path, suffix: &str) -> PathBuf {
     let mut path = db.as_os_str().to_owned();
     path.push(suffix);
     PathBuf::from(path)
-}
-
-fn zebulon(id: &str) -> Lead {
-    Lead {
-        name: Some(NAME.into()),
-        phone: Some(PHONE.into()),
-        email: Some(EMAIL.into()),
-        age: AgeStatus::Adult,
-        ..Lead::new("acme", id)
-    }
 }
 
 /// A call of `lead` (or of no known lead) whose stored result quotes `quote`.
@@ -145,33 +135,6 @@ async fn erasure_leaves_no_copy_in_any_file() {
     }
 }
 
-/// A call still running when its lead is erased ends with no result kept.
-#[tokio::test]
-async fn a_call_ending_after_its_leads_erasure_keeps_no_result() {
-    let store = SqliteStore::open_in_memory().await.unwrap();
-    store.upsert_lead(&zebulon("l-1")).await.unwrap();
-    store
-        .record_call_start(&CallStart {
-            tenant: "acme".into(),
-            call_id: "c-1".into(),
-            plugin: "reads-data".into(),
-            plugin_version: "1.0.0".into(),
-            component_digest: "sha256:00".into(),
-            lead_id: Some("l-1".into()),
-            started_at_ms: 1_000,
-        })
-        .await
-        .unwrap();
-    store.erase_lead("acme", "l-1", 1_500).await.unwrap();
-    store
-        .record_call_end("acme", "c-1", 2_000, &json!({"said": NAME}))
-        .await
-        .unwrap();
-    let call = store.call("acme", "c-1").await.unwrap().unwrap();
-    assert_eq!(call.result, Some(erased_call_result()));
-    assert_eq!(call.ended_at_ms, Some(2_000));
-}
-
 /// A purge leaves no copy of the calls it removed in any file.
 #[tokio::test]
 async fn a_purge_leaves_no_copy_of_the_purged_calls() {
@@ -185,50 +148,4 @@ async fn a_purge_leaves_no_copy_of_the_purged_calls() {
     assert_eq!(counts.calls, 1);
     assert_eq!(files_holding(dir.path(), quote), Vec::<PathBuf>::new());
     store.close().await;
-}
-
-/// An update writes only the fields it names; an erased lead gets nothing back.
-#[tokio::test]
-async fn updates_write_only_the_named_fields() {
-    let store = SqliteStore::open_in_memory().await.unwrap();
-    store.upsert_lead(&zebulon("l-1")).await.unwrap();
-    let restrict = LeadUpdate {
-        restricted: Some(true),
-        ..LeadUpdate::default()
-    };
-    let lead = store.update_lead("acme", "l-1", &restrict).await.unwrap();
-    assert!(lead.restricted);
-    assert_eq!(lead.name.as_deref(), Some(NAME), "untouched");
-    let correct = LeadUpdate {
-        name: Some(None),
-        phone: Some(Some("+15550111".into())),
-        ..LeadUpdate::default()
-    };
-    let lead = store.update_lead("acme", "l-1", &correct).await.unwrap();
-    assert_eq!(
-        (lead.name, lead.phone.as_deref(), lead.restricted),
-        (None, Some("+15550111"), true),
-        "the restriction written before stays"
-    );
-    assert_eq!(
-        store
-            .lead("acme", "l-1")
-            .await
-            .unwrap()
-            .unwrap()
-            .phone
-            .as_deref(),
-        Some("+15550111")
-    );
-    assert!(matches!(
-        store.update_lead("acme", "nobody", &correct).await,
-        Err(StoreError::UnknownLead { .. })
-    ));
-    store.erase_lead("acme", "l-1", 9).await.unwrap();
-    assert!(matches!(
-        store.update_lead("acme", "l-1", &correct).await,
-        Err(StoreError::LeadErased { .. })
-    ));
-    let erased = store.lead("acme", "l-1").await.unwrap().unwrap();
-    assert_eq!((erased.name, erased.phone), (None, None));
 }

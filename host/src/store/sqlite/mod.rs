@@ -41,6 +41,41 @@ mod tags;
 #[cfg(test)]
 mod tests;
 
+/// The store conformance suite on a fresh database file per test, in its own
+/// temporary directory: the file store `cally serve` runs (WAL, a separate pool
+/// of readers), not the in-memory one.
+#[cfg(test)]
+mod conformance_tests {
+    use std::sync::Arc;
+
+    use super::SqliteStore;
+    use crate::store::Store;
+    use crate::store::conformance::{Backend, store_conformance};
+
+    struct SqliteFile {
+        store: SqliteStore,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Backend for SqliteFile {
+        async fn open(_test: &str) -> Option<Self> {
+            let dir = tempfile::tempdir().unwrap();
+            let store = SqliteStore::open(dir.path()).await.unwrap();
+            Some(SqliteFile { store, _dir: dir })
+        }
+
+        fn store(&self) -> Arc<dyn Store> {
+            Arc::new(self.store.clone())
+        }
+
+        async fn close(self) {
+            self.store.close().await;
+        }
+    }
+
+    store_conformance!(SqliteFile);
+}
+
 /// The database file's name inside the data directory.
 pub const DB_FILE_NAME: &str = "cally.db";
 
