@@ -242,12 +242,12 @@ pub trait LeadStore: Send + Sync + 'static {
     /// Erases a lead, in ONE transaction: clears its personal fields, deletes its
     /// tags, strips and cancels its queued messages, replaces the stored result of
     /// its calls (and of any other call of the tenant whose result quotes its name,
-    /// phone or email) by [`erased_call_result`], and marks it erased (every later
-    /// read is denied `lead-erased`). Then no earlier copy is left in the files: a
-    /// backend that keeps old versions of rows (a write-ahead log, free pages) or
-    /// copies of them removes them before this returns. Its consents stay as
-    /// evidence; its audit records never held personal data. Erasing again is
-    /// allowed and does it all again.
+    /// phone or email) by [`erased_call_result`](super::erased_call_result), and
+    /// marks it erased (every later read is denied `lead-erased`). Then no earlier
+    /// copy is left in the files: a backend that keeps old versions of rows (a
+    /// write-ahead log, free pages) or copies of them removes them before this
+    /// returns. Its consents stay as evidence; its audit records never held
+    /// personal data. Erasing again is allowed and does it all again.
     async fn erase_lead(&self, tenant: &str, lead_id: &str, at_ms: i64) -> Result<(), StoreError>;
 
     /// Records a consent and returns it with its id.
