@@ -135,11 +135,11 @@ async fn services(dir: &std::path::Path) -> Arc<DataServices> {
         })
         .await
         .unwrap();
-    Arc::new(DataServices {
-        audit: AuditWriter::spawn(store.clone()),
-        pseudonyms: Pseudonymizer::from_key([7; 32]),
-        store,
-    })
+    Arc::new(DataServices::new(
+        store.clone(),
+        AuditWriter::spawn(store),
+        Pseudonymizer::from_key([7; 32]),
+    ))
 }
 
 fn gate(

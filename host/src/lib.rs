@@ -19,7 +19,11 @@
 //!   personal-data read, tag and message goes through (pure, no I/O).
 //! - [`audit`]: the hash-chained audit log, its group-commit writer, `verify`, export,
 //!   and signed checkpoints of each chain head (host key outside the database).
-//! - [`store`]: sqlx persistence (SQLite now) behind the [`store::Store`] trait.
+//! - [`store`]: sqlx persistence behind narrow traits, one module per concern
+//!   ([`store::LeadStore`], [`store::AuditStore`], [`store::PluginStore`], ...; a
+//!   caller holds the one it uses, the API host all of them as [`store::Store`]);
+//!   `store/sqlite/` the SQLite backend, one file per trait; `store/conformance/`
+//!   the contract every backend passes.
 //! - [`protocol`]: call events and actions as JSON, and the checks on plugin output.
 //! - [`host_key`]: the 0600 key files under the data directory that MAC what the host
 //!   writes where an insider could edit it (artifacts, approval records).

@@ -130,7 +130,7 @@ pub async fn purge(
     let calls_cutoff = policy.calls_days.map(|d| cutoff(now_ms, d));
     let messages_cutoff = policy.messages_days.map(|d| cutoff(now_ms, d));
     let counts = services
-        .store
+        .retention
         .purge_before(tenant, calls_cutoff, messages_cutoff)
         .await?;
     let kind = |days: Option<u32>, cutoff_ms: Option<i64>, removed| {
@@ -189,7 +189,7 @@ pub async fn purge(
 /// Purges every tenant that has a policy (one audited run each); a tenant's
 /// failure is logged and does not stop the others. Returns the reports.
 pub async fn purge_all(services: &DataServices, now_ms: i64) -> Vec<PurgeReport> {
-    let policies = match services.store.retention_policies().await {
+    let policies = match services.retention.retention_policies().await {
         Ok(policies) => policies,
         Err(error) => {
             tracing::error!(%error, "retention purge: cannot read the policies");

@@ -16,7 +16,7 @@ use crate::sandbox::Sandbox;
 use crate::session::{
     CallOptions, EventOutcome, FlowInstance, PluginFailure, TagOutcome, TaggerRun,
 };
-use crate::store::{AuditFilter, Lead, NewConsent, SqliteStore, Store};
+use crate::store::{AuditFilter, AuditStore, Lead, NewConsent, SqliteStore, Store};
 
 /// Occurs when a simulation cannot run.
 #[derive(Debug, thiserror::Error)]
@@ -296,6 +296,8 @@ pub struct SimulationData {
     pub services: Arc<DataServices>,
     /// The simulated lead.
     pub lead_id: String,
+    /// The audit log the simulation's records go to, for the trace.
+    audit_log: Arc<dyn AuditStore>,
     _temporary: Option<tempfile::TempDir>,
 }
 
@@ -347,11 +349,8 @@ impl SimulationData {
         let pseudonyms = Pseudonymizer::load_or_create(dir).map_err(|e| data(&e))?;
         let audit = AuditWriter::spawn(store.clone());
         Ok(Self {
-            services: Arc::new(DataServices {
-                store,
-                audit,
-                pseudonyms,
-            }),
+            services: Arc::new(DataServices::new(store.clone(), audit, pseudonyms)),
+            audit_log: store,
             lead_id: lead.lead_id,
             _temporary: temporary,
         })
@@ -399,8 +398,7 @@ impl SimulationData {
 
     /// Every audit record the simulation wrote.
     pub async fn audit_records(&self) -> Result<Vec<AuditRecord>, SimulateError> {
-        self.services
-            .store
+        self.audit_log
             .audit_records(SIMULATION_TENANT, &AuditFilter::default())
             .await
             .map_err(|e| SimulateError::Data(e.to_string()))

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::{ApiError, ApiHost};
-use crate::store::{ApiKeyRecord, Store, StoreError};
+use crate::store::{ApiKeyRecord, KeyStore, StoreError};
 
 /// What a key may do. See the README's role matrix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
@@ -132,7 +132,7 @@ impl From<IssueError> for ApiError {
 /// Issues a new key for `role` in `tenant` (`None` only for a platform admin),
 /// stores its hash and returns it.
 pub async fn issue_key(
-    store: &dyn Store,
+    store: &dyn KeyStore,
     tenant: Option<&str>,
     role: Role,
     label: &str,
@@ -177,7 +177,7 @@ impl KeyCache {
     /// it from the cache. Returns whether a key was deleted.
     pub(super) async fn revoke(
         &self,
-        store: &dyn Store,
+        store: &dyn KeyStore,
         key_hash: &str,
     ) -> Result<bool, StoreError> {
         let deleted = store.delete_api_key(key_hash).await?;
@@ -187,7 +187,7 @@ impl KeyCache {
         Ok(deleted)
     }
 
-    async fn caller(&self, store: &dyn Store, key: &str) -> Result<Arc<Caller>, ApiError> {
+    async fn caller(&self, store: &dyn KeyStore, key: &str) -> Result<Arc<Caller>, ApiError> {
         let hash = key_hash(key);
         if let Some(caller) = self
             .known

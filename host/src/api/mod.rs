@@ -107,6 +107,8 @@ pub const UPLOAD_BODY_LIMIT: usize = COMPONENT_LIMIT / 3 * 4 + (1 << 20);
 
 /// What one host shares between requests.
 pub struct ApiHost {
+    /// Every store trait at once: the API serves every concern.
+    pub store: Arc<dyn Store>,
     /// Store, audit writer and pseudonym key: every call's data gate uses them.
     pub services: Arc<DataServices>,
     /// Compiled plugins (in memory and as artifacts on disk).
@@ -124,10 +126,11 @@ pub struct ApiHost {
 }
 
 impl ApiHost {
-    /// A host over `services`, running plugins compiled by `cache`, with
-    /// release records signed and checked under `approval_key`, signing audit
-    /// checkpoints with `checkpoints`.
+    /// A host over `store` and `services` (over the same store), running
+    /// plugins compiled by `cache`, with release records signed and checked
+    /// under `approval_key`, signing audit checkpoints with `checkpoints`.
     pub fn new(
+        store: Arc<dyn Store>,
         services: Arc<DataServices>,
         cache: Arc<ComponentCache>,
         approval_key: ApprovalKey,
@@ -135,7 +138,8 @@ impl ApiHost {
     ) -> Arc<Self> {
         Arc::new(Self {
             checkpoints,
-            registry: PluginRegistry::new(services.store.clone(), cache.clone(), approval_key),
+            registry: PluginRegistry::new(store.clone(), cache.clone(), approval_key),
+            store,
             services,
             cache,
             calls: calls::LiveCalls::default(),
@@ -167,20 +171,16 @@ impl ApiHost {
         let cache = Arc::new(ComponentCache::new(sandbox, Some(artifacts)));
         let approval_key = ApprovalKey::load_or_create(data_dir)?;
         seal::seal_at_upgrade(store.as_ref(), &approval_key).await?;
-        let services = Arc::new(DataServices {
-            store,
-            audit,
-            pseudonyms,
-        });
+        let services = Arc::new(DataServices::new(store.clone(), audit, pseudonyms));
         Ok((
-            Self::new(services, cache, approval_key, checkpoints),
+            Self::new(store, services, cache, approval_key, checkpoints),
             sqlite,
         ))
     }
 
     /// The store.
     pub fn store(&self) -> &dyn Store {
-        self.services.store.as_ref()
+        self.store.as_ref()
     }
 
     /// Issues the first platform admin key if there is none yet; returns it

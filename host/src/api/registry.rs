@@ -36,7 +36,7 @@ use crate::manifest::{
     ManifestDigest, ManifestErrors, PluginReleases, Problem, ReleaseState, check_binding,
 };
 use crate::sandbox::SandboxConfig;
-use crate::store::{ReleaseEvent, ReleaseEventKind, Store, StoreError, StoredPluginVersion};
+use crate::store::{PluginStore, ReleaseEvent, ReleaseEventKind, StoreError, StoredPluginVersion};
 
 /// Occurs when a plugin operation is refused or fails.
 #[derive(Debug, thiserror::Error)]
@@ -229,7 +229,7 @@ fn diff_versions(
 
 /// Every tenant's plugins; one per host.
 pub struct PluginRegistry {
-    store: Arc<dyn Store>,
+    store: Arc<dyn PluginStore>,
     cache: Arc<ComponentCache>,
     /// Signs the records this registry writes and checks those it reads.
     key: ApprovalKey,
@@ -241,7 +241,7 @@ pub struct PluginRegistry {
 impl PluginRegistry {
     /// A registry over `store`, compiling uploads with `cache`, signing and
     /// checking release records with `key`.
-    pub fn new(store: Arc<dyn Store>, cache: Arc<ComponentCache>, key: ApprovalKey) -> Self {
+    pub fn new(store: Arc<dyn PluginStore>, cache: Arc<ComponentCache>, key: ApprovalKey) -> Self {
         Self {
             store,
             cache,

@@ -21,7 +21,7 @@ use std::path::Path;
 
 use crate::host_key::{HostKey, HostKeyError, KEY_LEN, KeySpec};
 use crate::manifest::BindingError;
-use crate::store::{ReleaseEvent, Store, StoreError, StoredPluginVersion};
+use crate::store::{PluginStore, ReleaseEvent, StoreError, StoredPluginVersion};
 
 /// The approval key's file name inside the data directory.
 pub const APPROVAL_KEY_FILE: &str = "approval.key";
@@ -205,7 +205,7 @@ pub enum UpgradeSeal {
 /// unsigned record is left as it is, so its version is refused: with the key
 /// in place, only the host writes records, and it signs each one.
 pub async fn seal_at_upgrade(
-    store: &dyn Store,
+    store: &dyn PluginStore,
     key: &ApprovalKey,
 ) -> Result<UpgradeSeal, StoreError> {
     let unsealed = store.unsealed_release_records().await?;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use super::checkpoint::Checkpoint;
 use super::signing_key::{HostSigningKey, PublicKey, SigningKeyError};
-use crate::store::{AuditHead, Store, StoreError};
+use crate::store::{AuditHead, AuditStore, StoreError};
 
 /// The checkpoint file's name inside the data directory.
 pub const CHECKPOINT_FILE_NAME: &str = "audit-checkpoints.jsonl";
@@ -200,7 +200,7 @@ impl CheckpointLog {
     /// them.
     pub async fn checkpoint_all(
         &self,
-        store: &dyn Store,
+        store: &dyn AuditStore,
     ) -> Result<Vec<Checkpoint>, CheckpointError> {
         let mut state = self.state.lock().await;
         let mut fresh = Vec::new();
@@ -218,7 +218,7 @@ impl CheckpointLog {
     /// the tenant's latest checkpoint (`None`: the tenant has no audit records).
     pub async fn checkpoint_tenant(
         &self,
-        store: &dyn Store,
+        store: &dyn AuditStore,
         tenant: &str,
     ) -> Result<Option<Checkpoint>, CheckpointError> {
         let mut state = self.state.lock().await;
@@ -355,7 +355,7 @@ impl CheckpointSchedule {
     ///
     /// # Panics
     /// Outside a tokio runtime, or if `every` is zero.
-    pub fn start(log: Arc<CheckpointLog>, store: Arc<dyn Store>, every: Duration) -> Self {
+    pub fn start(log: Arc<CheckpointLog>, store: Arc<dyn AuditStore>, every: Duration) -> Self {
         let (stop, mut stopped) = tokio::sync::watch::channel(false);
         let task = tokio::spawn(async move {
             let mut ticks = tokio::time::interval(every);
@@ -419,7 +419,7 @@ mod tests {
     #[tokio::test]
     async fn only_moved_heads_are_signed_appended_and_remembered_across_opens() {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+        let store: Arc<dyn AuditStore> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
         let writer = AuditWriter::spawn(store.clone());
         let log = CheckpointLog::open(dir.path()).unwrap();
         assert!(log.checkpoint_all(store.as_ref()).await.unwrap().is_empty());
@@ -474,7 +474,7 @@ mod tests {
     async fn a_head_moved_back_is_never_signed_and_a_torn_line_is_skipped() {
         let dir = tempfile::tempdir().unwrap();
         let sqlite = SqliteStore::open(dir.path()).await.unwrap();
-        let store: Arc<dyn Store> = Arc::new(sqlite.clone());
+        let store: Arc<dyn AuditStore> = Arc::new(sqlite.clone());
         let writer = AuditWriter::spawn(store.clone());
         append(&writer, "acme", 4).await;
         let log = CheckpointLog::open(dir.path()).unwrap();
@@ -501,7 +501,7 @@ mod tests {
         let mut file = OpenOptions::new().append(true).open(log.path()).unwrap();
         file.write_all(b"{\"format\":\"cally-au").unwrap();
 
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+        let store: Arc<dyn AuditStore> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
         let log = CheckpointLog::open(dir.path()).unwrap();
         assert_eq!(log.latest("acme").await.unwrap().seq, 4);
         assert!(
@@ -538,7 +538,7 @@ mod tests {
     #[tokio::test]
     async fn the_schedule_signs_what_moved_until_stopped() {
         let dir = tempfile::tempdir().unwrap();
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+        let store: Arc<dyn AuditStore> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
         let writer = AuditWriter::spawn(store.clone());
         let log = Arc::new(CheckpointLog::open(dir.path()).unwrap());
         let schedule =

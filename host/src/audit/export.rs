@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{AuditError, AuditRecord};
 use crate::consent::ParseError;
-use crate::store::{AuditFilter, Store};
+use crate::store::{AuditFilter, AuditStore};
 
 /// An export format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -76,7 +76,7 @@ const CSV_HEADER: [&str; 19] = [
 /// how many were written. Records carry their hashes, so a full (unfiltered) JSON-lines
 /// export can be checked with [`super::verify`] elsewhere.
 pub async fn export(
-    store: &dyn Store,
+    store: &dyn AuditStore,
     tenant: &str,
     filter: &AuditFilter,
     format: ExportFormat,

@@ -20,7 +20,7 @@ use sqlx::{Connection, Executor};
 use super::record::tests::context;
 use super::*;
 use crate::consent::{Decision, DenyReason, Purpose};
-use crate::store::{AuditFilter, SqliteStore, Store};
+use crate::store::{AuditFilter, AuditStore, SqliteStore};
 
 struct Fixture {
     _dir: tempfile::TempDir,

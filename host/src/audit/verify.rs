@@ -13,7 +13,7 @@ use std::fmt;
 use serde::Serialize;
 
 use super::{AuditError, AuditRecord, GENESIS_HASH};
-use crate::store::{AuditHead, Store};
+use crate::store::{AuditHead, AuditStore};
 
 /// What is wrong at a sequence number.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
@@ -235,7 +235,10 @@ pub fn verify_with_head(
 }
 
 /// Verifies a tenant's chain as stored, against its head, from one snapshot.
-pub async fn verify_tenant(store: &dyn Store, tenant: &str) -> Result<VerifyReport, AuditError> {
+pub async fn verify_tenant(
+    store: &dyn AuditStore,
+    tenant: &str,
+) -> Result<VerifyReport, AuditError> {
     let chain = store.audit_chain(tenant).await?;
     Ok(verify_with_head(
         tenant,

@@ -10,7 +10,7 @@ use tracing::Instrument;
 
 use super::{AuditEntry, AuditError, AuditRecord};
 use crate::histogram::{Histogram, HistogramSnapshot};
-use crate::store::Store;
+use crate::store::AuditStore;
 
 /// The most records one transaction takes; more pending requests wait for the next.
 /// Bounds the transaction's size and the latency of the waiters in it.
@@ -95,7 +95,7 @@ impl AuditWriter {
     ///
     /// # Panics
     /// If the operating system cannot start a thread.
-    pub fn spawn(store: Arc<dyn Store>) -> AuditWriter {
+    pub fn spawn(store: Arc<dyn AuditStore>) -> AuditWriter {
         let (queue, requests) = mpsc::channel(QUEUE_CAPACITY);
         let counters = Arc::new(Counters::default());
         let task_counters = counters.clone();
@@ -171,7 +171,7 @@ fn stopped() -> AuditError {
 /// [`MAX_BATCH_RECORDS`]), commit them together, answer everyone, repeat. While a
 /// commit is in flight, new requests queue up and form the next batch.
 async fn run(
-    store: Arc<dyn Store>,
+    store: Arc<dyn AuditStore>,
     mut requests: mpsc::Receiver<Request>,
     counters: Arc<Counters>,
 ) {

@@ -111,7 +111,7 @@ async fn carry_out(gate: &DataGate, lead: Option<&Lead>, action: &Action) -> Res
     let scope = &gate.scope;
     let lead_id = scope.lead_id.clone().unwrap_or_default();
     let now_ms = crate::session::now_ms() as i64;
-    let store = &gate.services.store;
+    let services = &gate.services;
     match action {
         Action::SendMessage {
             channel,
@@ -141,7 +141,8 @@ async fn carry_out(gate: &DataGate, lead: Option<&Lead>, action: &Action) -> Res
                 call_id: scope.call_id.clone(),
                 created_at_ms: now_ms,
             };
-            store
+            services
+                .outbox
                 .enqueue_message(&message)
                 .await
                 .map(drop)
@@ -156,7 +157,8 @@ async fn carry_out(gate: &DataGate, lead: Option<&Lead>, action: &Action) -> Res
                 plugin: scope.audit.plugin.clone(),
                 created_at_ms: now_ms,
             };
-            store
+            services
+                .tags
                 .insert_tag(&new_tag)
                 .await
                 .map(drop)

@@ -27,17 +27,38 @@ use crate::consent::{
     self, AccessRequest, Channel, DataField, Decision, DenyReason, Purpose, Resource,
 };
 pub use crate::store::LeadSnapshot;
-use crate::store::Store;
+use crate::store::{LeadStore, OutboxStore, RetentionStore, Store, TagStore};
 
-/// What every call's personal-data access shares: the store, the audit
-/// writer and the pseudonym key. One per host.
+/// What every call's personal-data access shares: the parts of the store it
+/// uses, the audit writer and the pseudonym key. One per host.
 pub struct DataServices {
-    /// Leads, consents, tags and the outbox.
-    pub store: Arc<dyn Store>,
+    /// Each lead's record and consents: the snapshot every decision reads.
+    pub leads: Arc<dyn LeadStore>,
+    /// Where an allowed `tag_lead` action writes its tag.
+    pub tags: Arc<dyn TagStore>,
+    /// Where an allowed `send_message` action queues its message.
+    pub outbox: Arc<dyn OutboxStore>,
+    /// Retention policies and the purge, for the host's retention task.
+    pub retention: Arc<dyn RetentionStore>,
     /// The group-commit writer every audit record goes through.
     pub audit: AuditWriter,
     /// Turns lead ids into the pseudonyms audit records and plugins see.
     pub pseudonyms: Pseudonymizer,
+}
+
+impl DataServices {
+    /// The services over one store (each field the narrow part of it that its
+    /// users need), with `audit` writing to that store and `pseudonyms`.
+    pub fn new(store: Arc<dyn Store>, audit: AuditWriter, pseudonyms: Pseudonymizer) -> Self {
+        Self {
+            leads: store.clone(),
+            tags: store.clone(),
+            outbox: store.clone(),
+            retention: store,
+            audit,
+            pseudonyms,
+        }
+    }
 }
 
 /// What a plugin's manifest declares it uses, for the purpose it runs under.
@@ -440,7 +461,7 @@ impl DataGate {
             return Ok(Arc::default());
         };
         self.services
-            .store
+            .leads
             .lead_snapshot(&scope.tenant, lead_id)
             .await
     }

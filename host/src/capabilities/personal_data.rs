@@ -364,11 +364,11 @@ mod tests {
     async fn view_parts(call_id: &str) -> (PersonalData, ResourceTable, EventBudget, DataGate) {
         let store: Arc<dyn crate::store::Store> =
             Arc::new(SqliteStore::open_in_memory().await.unwrap());
-        let services = Arc::new(DataServices {
-            audit: AuditWriter::spawn(store.clone()),
-            store,
-            pseudonyms: Pseudonymizer::from_key([7; 32]),
-        });
+        let services = Arc::new(DataServices::new(
+            store.clone(),
+            AuditWriter::spawn(store),
+            Pseudonymizer::from_key([7; 32]),
+        ));
         let scope = CallScope::new(
             &services,
             "tenant",

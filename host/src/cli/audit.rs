@@ -9,7 +9,7 @@ use crate::audit::{
     self, CheckpointCheck, CheckpointError, CheckpointLog, ExportFormat, HostSigningKey,
     Pseudonymizer, PublicKey, VerifyReport,
 };
-use crate::store::{AuditFilter, SqliteStore, Store};
+use crate::store::{AuditFilter, AuditStore, SqliteStore};
 
 use super::{BadInput, emit_line};
 

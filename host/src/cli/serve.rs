@@ -245,7 +245,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let schedule =
         retention_interval.map(|every| retention::Schedule::start(host.services.clone(), every));
     let checkpoints = checkpoint_interval.map(|every| {
-        CheckpointSchedule::start(host.checkpoints.clone(), host.services.store.clone(), every)
+        CheckpointSchedule::start(host.checkpoints.clone(), host.store.clone(), every)
     });
     match tls_config {
         Some(config) => api::tls::serve_tls(listener, config, host.clone(), shutdown).await?,

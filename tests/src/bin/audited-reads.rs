@@ -49,11 +49,11 @@ async fn main() {
         })
         .await
         .unwrap();
-    let services = Arc::new(DataServices {
-        audit: AuditWriter::spawn(store.clone()),
-        pseudonyms: Pseudonymizer::load_or_create(&dir).unwrap(),
-        store,
-    });
+    let services = Arc::new(DataServices::new(
+        store.clone(),
+        AuditWriter::spawn(store),
+        Pseudonymizer::load_or_create(&dir).unwrap(),
+    ));
     let sandbox = Sandbox::new(SandboxConfig {
         max_concurrent_calls: 256,
         ..SandboxConfig::default()

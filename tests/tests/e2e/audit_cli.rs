@@ -246,7 +246,7 @@ fn verify_against(dir: &Path, kept: &Path, extra: &[&str]) -> (Option<i32>, Stri
 /// The stored hash of the tenant's record `seq`.
 async fn stored_hash(dir: &Path, seq: i64) -> String {
     let store = cally_host::store::SqliteStore::open(dir).await.unwrap();
-    let chain = cally_host::store::Store::audit_chain(&store, "simulation")
+    let chain = cally_host::store::AuditStore::audit_chain(&store, "simulation")
         .await
         .unwrap();
     store.close().await;
@@ -360,7 +360,7 @@ async fn a_rechained_log_is_caught_by_a_checkpoint() {
     let store = cally_host::store::SqliteStore::open(dir.path())
         .await
         .unwrap();
-    let mut records = cally_host::store::Store::audit_chain(&store, "simulation")
+    let mut records = cally_host::store::AuditStore::audit_chain(&store, "simulation")
         .await
         .unwrap()
         .records;

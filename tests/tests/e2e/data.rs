@@ -23,6 +23,7 @@ pub const PHONE: &str = "+15550100";
 pub struct World {
     pub dir: tempfile::TempDir,
     pub services: Arc<DataServices>,
+    store: Arc<dyn Store>,
 }
 
 impl World {
@@ -44,16 +45,13 @@ impl World {
         let audit = AuditWriter::spawn(store.clone());
         Self {
             dir,
-            services: Arc::new(DataServices {
-                store,
-                audit,
-                pseudonyms,
-            }),
+            services: Arc::new(DataServices::new(store.clone(), audit, pseudonyms)),
+            store,
         }
     }
 
     pub fn store(&self) -> &dyn Store {
-        self.services.store.as_ref()
+        self.store.as_ref()
     }
 
     /// Records a consent for `purpose` (and `channel`), granted a day ago.

@@ -1,4 +1,4 @@
-//! Appending a batch of audit records, for [`SqliteStore`]'s `Store` implementation.
+//! Appending a batch of audit records, for [`SqliteStore`]'s `AuditStore` implementation.
 //!
 //! The group-commit writer sends every batch through here, and the batch's commit
 //! is what every waiting read is held for, so a batch costs as few round trips to
@@ -22,7 +22,8 @@ use std::sync::Mutex;
 
 use sqlx::sqlite::SqliteConnection;
 
-use super::{SqliteStore, database, ensure_tenant_in, now_ms};
+use super::keys::ensure_tenant_in;
+use super::{SqliteStore, database, now_ms};
 use crate::audit::{AuditEntry, AuditRecord, GENESIS_HASH};
 use crate::store::StoreError;
 
@@ -74,7 +75,7 @@ enum HeadSource {
     Database,
 }
 
-/// See [`crate::store::Store::append_audit_batch`].
+/// See [`crate::store::AuditStore::append_audit_batch`].
 pub(super) async fn append_batch(
     store: &SqliteStore,
     entries: &[AuditEntry],

@@ -1,7 +1,34 @@
-//! Retention policies and the purge, for [`SqliteStore`]'s `Store` implementation.
+//! [`RetentionStore`] for [`SqliteStore`]: retention policies and the purge, which
+//! leaves no copy of the purged rows in the WAL.
+
+use async_trait::async_trait;
 
 use super::{SqliteStore, database, get, now_ms};
-use crate::store::{PurgeCounts, RetentionPolicy, StoreError, UnknownAgeLeads};
+use crate::store::{PurgeCounts, RetentionPolicy, RetentionStore, StoreError};
+
+#[async_trait]
+impl RetentionStore for SqliteStore {
+    async fn set_retention_policy(&self, policy: &RetentionPolicy) -> Result<(), StoreError> {
+        set_policy(self, policy).await
+    }
+
+    async fn retention_policy(&self, tenant: &str) -> Result<Option<RetentionPolicy>, StoreError> {
+        policy(self, tenant).await
+    }
+
+    async fn retention_policies(&self) -> Result<Vec<RetentionPolicy>, StoreError> {
+        policies(self).await
+    }
+
+    async fn purge_before(
+        &self,
+        tenant: &str,
+        calls_before_ms: Option<i64>,
+        messages_before_ms: Option<i64>,
+    ) -> Result<PurgeCounts, StoreError> {
+        purge_before(self, tenant, calls_before_ms, messages_before_ms).await
+    }
+}
 
 fn policy_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RetentionPolicy, StoreError> {
     let table = "retention_policies";
@@ -27,14 +54,14 @@ fn policy_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<RetentionPolicy, Sto
     })
 }
 
-/// See [`crate::store::Store::set_retention_policy`].
+/// See [`crate::store::RetentionStore::set_retention_policy`].
 pub(super) async fn set_policy(
     store: &SqliteStore,
     policy: &RetentionPolicy,
 ) -> Result<(), StoreError> {
     let action = format!("setting the retention policy of tenant '{}'", policy.tenant);
     let mut tx = store.begin(&action).await?;
-    super::ensure_tenant_in(&mut tx, &policy.tenant, now_ms()).await?;
+    super::keys::ensure_tenant_in(&mut tx, &policy.tenant, now_ms()).await?;
     sqlx::query(
         "INSERT INTO retention_policies (tenant, calls_days, messages_days, updated_at_ms) \
          VALUES (?1, ?2, ?3, ?4) ON CONFLICT (tenant) DO UPDATE SET \
@@ -51,7 +78,7 @@ pub(super) async fn set_policy(
     tx.commit().await.map_err(super::commit_error(action))
 }
 
-/// See [`crate::store::Store::retention_policy`].
+/// See [`crate::store::RetentionStore::retention_policy`].
 pub(super) async fn policy(
     store: &SqliteStore,
     tenant: &str,
@@ -72,7 +99,7 @@ pub(super) async fn policy(
     row.as_ref().map(policy_from_row).transpose()
 }
 
-/// See [`crate::store::Store::retention_policies`].
+/// See [`crate::store::RetentionStore::retention_policies`].
 pub(super) async fn policies(store: &SqliteStore) -> Result<Vec<RetentionPolicy>, StoreError> {
     let rows = sqlx::query(
         "SELECT tenant, calls_days, messages_days, updated_at_ms FROM retention_policies \
@@ -84,7 +111,7 @@ pub(super) async fn policies(store: &SqliteStore) -> Result<Vec<RetentionPolicy>
     rows.iter().map(policy_from_row).collect()
 }
 
-/// See [`crate::store::Store::purge_before`].
+/// See [`crate::store::RetentionStore::purge_before`].
 pub(super) async fn purge_before(
     store: &SqliteStore,
     tenant: &str,
@@ -128,110 +155,4 @@ pub(super) async fn purge_before(
         }
     }
     Ok(counts)
-}
-
-/// See [`crate::store::Store::unknown_age_leads`].
-pub(super) async fn unknown_age_leads(
-    store: &SqliteStore,
-    tenant: &str,
-    limit: u32,
-) -> Result<UnknownAgeLeads, StoreError> {
-    let action = || format!("listing the leads of unknown age of tenant '{tenant}'");
-    let count: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM leads \
-         WHERE tenant = ?1 AND age_status = 'unknown' AND erased_at_ms IS NULL",
-    )
-    .bind(tenant)
-    .fetch_one(&store.reader)
-    .await
-    .map_err(|e| database(action(), e))?;
-    let lead_ids = sqlx::query_scalar(
-        "SELECT lead_id FROM leads \
-         WHERE tenant = ?1 AND age_status = 'unknown' AND erased_at_ms IS NULL \
-         ORDER BY lead_id LIMIT ?2",
-    )
-    .bind(tenant)
-    .bind(i64::from(limit))
-    .fetch_all(&store.reader)
-    .await
-    .map_err(|e| database(action(), e))?;
-    Ok(UnknownAgeLeads {
-        count: u64::try_from(count).unwrap_or_default(),
-        lead_ids,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use serde_json::json;
-
-    use crate::consent::Channel;
-    use crate::store::{CallStart, Lead, NewMessage, RetentionPolicy, SqliteStore, Store};
-
-    const DAY: i64 = 86_400_000;
-
-    #[tokio::test]
-    async fn purge_removes_only_what_is_older_and_only_of_its_tenant() {
-        let store = SqliteStore::open_in_memory().await.unwrap();
-        let now = 100 * DAY;
-        for tenant in ["a", "b"] {
-            store.upsert_lead(&Lead::new(tenant, "l")).await.unwrap();
-            for (id, at) in [("old", now - 31 * DAY), ("new", now - 29 * DAY)] {
-                store
-                    .record_call_start(&CallStart {
-                        tenant: tenant.into(),
-                        call_id: id.into(),
-                        plugin: "p".into(),
-                        plugin_version: "1.0.0".into(),
-                        component_digest: "sha256:00".into(),
-                        lead_id: Some("l".into()),
-                        started_at_ms: at - 1000,
-                    })
-                    .await
-                    .unwrap();
-                store
-                    .record_call_end(tenant, id, at, &json!({"actions": []}))
-                    .await
-                    .unwrap();
-                store
-                    .enqueue_message(&NewMessage {
-                        tenant: tenant.into(),
-                        lead_id: "l".into(),
-                        channel: Channel::Sms,
-                        template: "t".into(),
-                        params: json!({}),
-                        call_id: id.into(),
-                        created_at_ms: at,
-                    })
-                    .await
-                    .unwrap();
-            }
-        }
-        let policy = RetentionPolicy {
-            tenant: "a".into(),
-            calls_days: Some(30),
-            messages_days: None,
-            updated_at_ms: now,
-        };
-        store.set_retention_policy(&policy).await.unwrap();
-        assert_eq!(store.retention_policy("a").await.unwrap(), Some(policy));
-        assert_eq!(store.retention_policy("b").await.unwrap(), None);
-
-        let counts = store
-            .purge_before("a", Some(now - 30 * DAY), None)
-            .await
-            .unwrap();
-        assert_eq!((counts.calls, counts.messages), (1, 0));
-        assert!(store.call("a", "old").await.unwrap().is_none());
-        assert!(store.call("a", "new").await.unwrap().is_some());
-        assert_eq!(store.outbox("a", "l").await.unwrap().len(), 2);
-        let counts = store
-            .purge_before("a", None, Some(now - 30 * DAY))
-            .await
-            .unwrap();
-        assert_eq!((counts.calls, counts.messages), (0, 1));
-        assert_eq!(store.outbox("a", "l").await.unwrap().len(), 1);
-        assert!(store.call("b", "old").await.unwrap().is_some());
-        assert_eq!(store.outbox("b", "l").await.unwrap().len(), 2);
-    }
 }
