@@ -10,7 +10,7 @@ use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
 use super::auth::{Developers, PluginReaders, Reviewers};
-use super::registry::{PluginView, VersionView};
+use super::registry::{PluginView, Uploaded};
 use super::{ApiError, ApiHost, ApiJson, ApiPath, Auth, COMPONENT_LIMIT};
 use crate::manifest::{InspectReport, ManifestDiff, ReleaseState};
 
@@ -38,7 +38,7 @@ pub struct Upload {
     operation_id = "upload_plugin",
     request_body = Upload,
     responses(
-        (status = 201, description = "The version, stored in state `uploaded`", body = VersionView),
+        (status = 201, description = "The plugin's name and the version, stored in state `uploaded`", body = Uploaded),
         (status = 400, description = "`component_base64` is not base64, or the body is not JSON"),
         (status = 409, description = "The version was uploaded before"),
         (status = 413, description = "The component is larger than 8 MiB"),
@@ -50,7 +50,7 @@ pub async fn upload(
     auth: Auth<Developers>,
     State(host): State<Arc<ApiHost>>,
     ApiJson(body): ApiJson<Upload>,
-) -> Result<(StatusCode, Json<VersionView>), ApiError> {
+) -> Result<(StatusCode, Json<Uploaded>), ApiError> {
     let component = base64::engine::general_purpose::STANDARD
         .decode(body.component_base64.trim())
         .map_err(|e| ApiError::bad_request(format!("component_base64 is not valid base64: {e}")))?;
@@ -60,11 +60,11 @@ pub async fn upload(
             component.len()
         )));
     }
-    let view = host
+    let uploaded = host
         .registry
         .upload(auth.tenant(), &auth.caller.label, body.manifest, component)
         .await?;
-    Ok((StatusCode::CREATED, Json(view)))
+    Ok((StatusCode::CREATED, Json(uploaded)))
 }
 
 /// `GET /v1/plugins`: the tenant's plugins.

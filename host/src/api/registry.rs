@@ -225,6 +225,17 @@ fn diff_versions(
         (&new.manifest, &new.interface),
         platform,
     )
+    .with_component_digests(&old.component_digest, &new.component_digest)
+}
+
+/// The answer to an upload: which plugin, and the version as stored.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Uploaded {
+    /// The plugin's name, from the manifest.
+    pub plugin: String,
+    /// The version, its digests and state.
+    #[serde(flatten)]
+    pub version: VersionView,
 }
 
 /// Every tenant's plugins; one per host.
@@ -267,7 +278,7 @@ impl PluginRegistry {
         uploaded_by: &str,
         manifest_text: String,
         component: Vec<u8>,
-    ) -> Result<VersionView, RegistryError> {
+    ) -> Result<Uploaded, RegistryError> {
         let manifest = Manifest::parse(&manifest_text, "cally.toml")?;
         let interface = ComponentInterface::read(&component)?;
         let mut problems = manifest::check_component(&manifest, &interface);
@@ -350,12 +361,16 @@ impl PluginRegistry {
         let number = version.manifest.version.clone();
         entry.versions.insert(number.clone(), Arc::new(version));
         let view = entry.view(&name);
-        plugins.insert((tenant.to_owned(), name), entry);
-        Ok(view
+        plugins.insert((tenant.to_owned(), name.clone()), entry);
+        let version = view
             .versions
             .into_iter()
             .find(|v| v.version == number.to_string())
-            .expect("just uploaded"))
+            .expect("just uploaded");
+        Ok(Uploaded {
+            plugin: name,
+            version,
+        })
     }
 
     /// The names of the tenant's plugins.

@@ -227,6 +227,10 @@ fn diff(
     let diff = manifest::diff(
         (&old.manifest, &old.interface),
         (&new.manifest, &new.interface),
+    )
+    .with_component_digests(
+        ComponentDigest::of(&old.component_bytes),
+        ComponentDigest::of(&new.component_bytes),
     );
     if json {
         emit(&format!("{}\n", serde_json::to_string_pretty(&diff)?))?;

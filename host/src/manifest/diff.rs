@@ -117,6 +117,27 @@ pub struct ManifestDiff {
     pub new: VersionLabel,
     /// Every change, grants first, then limits, imports and the rest.
     pub changes: Vec<Change>,
+    /// The two components' digests (`sha256:...`), when the caller knows them:
+    /// a new binary with the same imports asks for nothing more, but it is
+    /// other code, and a reviewer should see that it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub component_digests: Option<DigestChange>,
+}
+
+/// The components' digests, old and new.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+pub struct DigestChange {
+    /// The old version's component digest.
+    pub old: String,
+    /// The new version's component digest.
+    pub new: String,
+}
+
+impl DigestChange {
+    /// Whether the binaries differ.
+    pub fn changed(&self) -> bool {
+        self.old != self.new
+    }
 }
 
 impl ManifestDiff {
@@ -133,6 +154,16 @@ impl ManifestDiff {
     /// Whether the two versions ask for exactly the same.
     pub fn is_empty(&self) -> bool {
         self.changes.is_empty()
+    }
+
+    /// This diff, knowing the two components' digests (shown and counted as
+    /// their own line when they differ).
+    pub fn with_component_digests(mut self, old: impl ToString, new: impl ToString) -> Self {
+        self.component_digests = Some(DigestChange {
+            old: old.to_string(),
+            new: new.to_string(),
+        });
+        self
     }
 
     /// The text form: one line per change, escalations marked `!` (red and
@@ -182,6 +213,16 @@ impl ManifestDiff {
             out.push_str("  ");
             out.push_str(&line);
             out.push('\n');
+        }
+        match &self.component_digests {
+            Some(digests) if digests.changed() => out.push_str(&format!(
+                "  ~ changed  component  {} → {} (other code; what it imports is compared above)\n",
+                digests.old, digests.new
+            )),
+            Some(digests) => {
+                out.push_str(&format!("    same     component  {}\n", digests.new));
+            }
+            None => {}
         }
         let escalations = self.escalations().count();
         let summary = match (self.changes.len(), escalations) {
@@ -365,6 +406,7 @@ pub fn diff_under(
             version: new.version.clone(),
         },
         changes,
+        component_digests: None,
     }
 }
 

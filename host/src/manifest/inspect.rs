@@ -255,6 +255,12 @@ impl fmt::Display for InspectReport {
             default(self.limits.deadline_is_default),
         )?;
         match &self.fallback {
+            // A lead tagger acts after the call: if it fails, no tags are
+            // written, and there is no caller to fall back for.
+            None if self.world == World::LeadTagger => writeln!(
+                f,
+                "Fallback: none (a lead tagger runs after the call; if it fails, it writes no tags)"
+            )?,
             None => writeln!(f, "Fallback: the host's default")?,
             Some(actions) => {
                 let kinds: Vec<String> = actions.iter().map(describe_action).collect();

@@ -34,7 +34,9 @@ pub use approval::{
     UploadedVersion, check_binding,
 };
 pub use declare::{REASON_PLACEHOLDER, declaration};
-pub use diff::{Change, ChangeKind, Escalation, ManifestDiff, VersionLabel, diff, diff_under};
+pub use diff::{
+    Change, ChangeKind, DigestChange, Escalation, ManifestDiff, VersionLabel, diff, diff_under,
+};
 pub use imports::{ImportKind, UnusedGrant, check_component, classify_import, unused_grants};
 pub use inspect::{FieldLine, ImportLine, InspectReport, LimitsLine, MessageLine, inspect};
 pub use schema::SCHEMA;

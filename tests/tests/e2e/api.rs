@@ -179,6 +179,9 @@ impl Server {
     ) {
         let (status, body) = self.upload(keys, manifest, component).await;
         assert_eq!(status, StatusCode::CREATED, "{body:#}");
+        // The answer names the plugin the manifest declares, beside the version.
+        assert_eq!(body["plugin"], name, "{body:#}");
+        assert_eq!(body["version"], version, "{body:#}");
         let base = format!("/v1/plugins/{name}/versions/{version}");
         let report = self
             .ok(

@@ -338,6 +338,23 @@ fn inspect_shows_the_reviewer_what_the_plugin_reaches_and_why() {
         "{text}"
     );
     assert!(text.contains("Check: passes"), "{text}");
+    assert!(text.contains("Fallback: say "), "{text}");
+
+    // A lead tagger runs after the call: it has no fallback to show.
+    let tagger = cally(&[
+        "manifest",
+        "inspect",
+        path(cally_tests::example("lead-qualifier")),
+        path(&example_manifest_path("lead-qualifier")),
+    ]);
+    assert!(tagger.status.success(), "{}", stderr(&tagger));
+    let tagger = stdout(&tagger);
+    assert!(
+        tagger.contains(
+            "Fallback: none (a lead tagger runs after the call; if it fails, it writes no tags)\n"
+        ),
+        "{tagger}"
+    );
 
     let output = cally(&[
         "manifest",
@@ -417,9 +434,13 @@ fn diff_of_identical_versions_shows_no_changes() {
         &["--fail-on-escalation"],
     );
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let digest = ComponentDigest::of(&std::fs::read(component).unwrap());
     assert_eq!(
         stdout(&output),
-        "appointment-reminder 0.1.0 → 0.1.0\nno changes: the new version asks for exactly what the old one did\n"
+        format!(
+            "appointment-reminder 0.1.0 → 0.1.0\n    same     component  {digest}\n\
+             no changes: the new version asks for exactly what the old one did\n"
+        )
     );
 }
 
@@ -543,6 +564,18 @@ fn diff_flags_a_new_import_as_an_escalation() {
         &["--fail-on-escalation"],
     );
     assert_eq!(output.status.code(), Some(4));
+    // The binary is other code, and the diff says so beside what it imports.
+    let (old_digest, new_digest) = (
+        ComponentDigest::of(&std::fs::read(old).unwrap()),
+        ComponentDigest::of(&std::fs::read(new).unwrap()),
+    );
+    assert!(
+        stdout(&output).contains(&format!(
+            "  ~ changed  component  {old_digest} → {new_digest} (other code"
+        )),
+        "{}",
+        stdout(&output)
+    );
     assert!(
         stdout(&output).contains("imports.wasi:sockets/tcp ")
             && stdout(&output).contains("refused by the import check  [escalation: new import]"),
