@@ -38,12 +38,18 @@
 //!   demand and on a schedule inside `cally serve`).
 //! - [`cli`]: the `cally` subcommands (the binary's edge).
 //! - [`bindings`]: the generated WIT bindings.
+//! - [`clock`]: the host clock, `now_ms`, that every record is stamped with (a leaf).
+//!
+//! Imports point one way: api/cli → session → capabilities → consent, audit →
+//! store. `layering.rs` (a test) gives every module its layer and fails when one
+//! names a module above it, except the few back edges it lists with their reasons.
 
 pub mod api;
 pub mod audit;
 pub mod bindings;
 pub mod capabilities;
 pub mod cli;
+pub mod clock;
 pub mod component;
 pub mod consent;
 pub mod examples;
@@ -58,3 +64,6 @@ pub mod secret_file;
 pub mod session;
 pub mod simulate;
 pub mod store;
+
+#[cfg(test)]
+mod layering;

@@ -228,7 +228,7 @@ impl Schedule {
             loop {
                 tokio::select! {
                     _ = ticks.tick() => {
-                        purge_all(&services, crate::session::now_ms() as i64).await;
+                        purge_all(&services, crate::clock::now_ms()).await;
                     }
                     _ = stopped.changed() => break,
                 }

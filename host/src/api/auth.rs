@@ -140,7 +140,7 @@ pub async fn issue_key(
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| IssueError::Random(e.to_string()))?;
     let key = format!("{KEY_PREFIX}{}", hex::encode(bytes));
-    let created_at_ms = crate::session::now_ms() as i64;
+    let created_at_ms = crate::clock::now_ms();
     store
         .insert_api_key(&ApiKeyRecord {
             key_hash: key_hash(&key),

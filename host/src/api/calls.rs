@@ -14,7 +14,7 @@ use crate::capabilities::gate::{CallScope, DataGate, Declared};
 use crate::component::World;
 use crate::protocol::{CallEvent, CallStarted, CallSummary, Direction, EndReason};
 use crate::session::{
-    CallOptions, CallRecord, CallSession, EventOutcome, FlowInstance, PluginFailure, now_ms,
+    CallOptions, CallRecord, CallSession, EventOutcome, FlowInstance, PluginFailure,
 };
 use crate::store::CallStart;
 
@@ -283,7 +283,7 @@ pub async fn start(
             plugin_version: plugin_version.clone(),
             component_digest: digest.clone(),
             lead_id: request.lead_id.clone(),
-            started_at_ms: now_ms() as i64,
+            started_at_ms: crate::clock::now_ms(),
         })
         .await;
     if let Err(error) = recorded {
@@ -305,7 +305,7 @@ pub async fn start(
             facts: CallFacts {
                 direction: request.direction,
                 campaign: request.campaign.clone(),
-                started_at_ms: now_ms(),
+                started_at_ms: crate::clock::now_ms_unsigned(),
             },
         },
     );
@@ -366,7 +366,7 @@ async fn refused(
             plugin_version: refusal.version().to_string(),
             component_digest: stored_digest.clone(),
             lead_id: request.lead_id.clone(),
-            started_at_ms: now_ms() as i64,
+            started_at_ms: crate::clock::now_ms(),
         })
         .await;
     if let Err(error) = recorded {
@@ -476,7 +476,12 @@ pub async fn end(
         });
     };
     let owed = OwedTaggers {
-        summary: tagging::summary(call_id, &call.facts, &record, now_ms()),
+        summary: tagging::summary(
+            call_id,
+            &call.facts,
+            &record,
+            crate::clock::now_ms_unsigned(),
+        ),
         lead_id,
         record,
         done: Vec::new(),
@@ -544,7 +549,7 @@ async fn store_end(
         serde_json::to_value(record).map_err(|e| ApiError::internal(&e))?
     };
     host.store()
-        .record_call_end(tenant, call_id, now_ms() as i64, &result)
+        .record_call_end(tenant, call_id, crate::clock::now_ms(), &result)
         .await?;
     tracing::info!(tenant, call_id, events = record.events, "call ended");
     Ok(())

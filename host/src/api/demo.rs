@@ -69,7 +69,7 @@ const LEADS: &[DemoLead] = &[
 /// them for the demo tenant and their role; only a missing one is issued anew.
 pub async fn seed(host: &ApiHost, data_dir: &Path) -> Result<Vec<IssuedKey>, ApiError> {
     let store = host.store();
-    let now = crate::session::now_ms() as i64;
+    let now = crate::clock::now_ms();
     store.create_tenant(DEMO_TENANT, now).await?;
     for example in crate::examples::BUNDLED {
         let uploaded = host

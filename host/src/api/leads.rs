@@ -320,9 +320,7 @@ pub async fn grant(
             lead_id: id.clone(),
             purpose: body.purpose,
             channel: body.channel,
-            granted_at_ms: body
-                .granted_at_ms
-                .unwrap_or(crate::session::now_ms() as i64),
+            granted_at_ms: body.granted_at_ms.unwrap_or(crate::clock::now_ms()),
             expires_at_ms: body.expires_at_ms,
             source: body.source,
             evidence: body.evidence,
@@ -388,7 +386,7 @@ pub async fn withdraw(
             "no consent {consent_id} of lead '{id}'"
         )));
     }
-    let now = crate::session::now_ms() as i64;
+    let now = crate::clock::now_ms();
     let withdrawn = host
         .store()
         .withdraw_consent(tenant, consent_id, now)

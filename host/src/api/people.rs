@@ -356,7 +356,7 @@ fn entry(
 ) -> AuditEntry {
     AuditEntry {
         tenant: tenant.to_owned(),
-        time_ms: crate::session::now_ms() as i64,
+        time_ms: crate::clock::now_ms(),
         plugin: AUDIT_ACTOR.to_owned(),
         plugin_version: env!("CARGO_PKG_VERSION").to_owned(),
         component_digest: "-".to_owned(),

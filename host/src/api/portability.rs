@@ -88,7 +88,7 @@ pub async fn export(
     };
     let document = LeadExport {
         format: EXPORT_FORMAT,
-        exported_at_ms: crate::session::now_ms() as i64,
+        exported_at_ms: crate::clock::now_ms(),
         consents: store.consents(tenant, &id).await?,
         tags: store.lead_tags(tenant, &id).await?,
         messages: store.outbox(tenant, &id).await?,

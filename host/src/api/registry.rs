@@ -325,7 +325,7 @@ impl PluginRegistry {
             component,
             interface,
             uploaded_by: uploaded_by.to_owned(),
-            uploaded_at_ms: crate::session::now_ms() as i64,
+            uploaded_at_ms: crate::clock::now_ms(),
         };
         let name = version.manifest.name.clone();
         let mut plugins = self.plugins.lock().await;
@@ -471,7 +471,7 @@ impl PluginRegistry {
                 .into());
             }
         }
-        let at_ms = crate::session::now_ms() as i64;
+        let at_ms = crate::clock::now_ms();
         entry.releases.approve(
             version,
             Approval {
@@ -511,7 +511,7 @@ impl PluginRegistry {
             .active()
             .map(|active| diff_versions(active, &new, self.platform()));
         entry.releases.activate(version, diff.as_ref())?;
-        let at_ms = crate::session::now_ms() as i64;
+        let at_ms = crate::clock::now_ms();
         self.record(
             tenant,
             plugin,
@@ -535,7 +535,7 @@ impl PluginRegistry {
         let mut plugins = self.plugins.lock().await;
         let mut entry = self.load(&mut plugins, tenant, plugin).await?.clone();
         entry.releases.roll_back()?;
-        let at_ms = crate::session::now_ms() as i64;
+        let at_ms = crate::clock::now_ms();
         self.record(
             tenant,
             plugin,

@@ -117,7 +117,7 @@ pub async fn put(
             tenant: tenant.to_owned(),
             calls_days: body.calls_days,
             messages_days: body.messages_days,
-            updated_at_ms: crate::session::now_ms() as i64,
+            updated_at_ms: crate::clock::now_ms(),
         })
         .await?;
     Ok(Json(PolicyView::read(&host, tenant).await?))
@@ -148,7 +148,7 @@ pub async fn purge(
         .ok_or_else(|| {
             ApiError::conflict("the tenant has no retention policy; set one with PUT /v1/retention")
         })?;
-    let now = crate::session::now_ms() as i64;
+    let now = crate::clock::now_ms();
     match retention::purge(&host.services, &policy, now, Trigger::OnDemand).await {
         Ok(report) => Ok(Json(report)),
         Err(PurgeError::Store(error)) => Err(error.into()),

@@ -149,7 +149,7 @@ pub async fn erase(
 ) -> Result<(Released, Json<Lead>), ApiError> {
     let tenant = auth.tenant();
     existing(&host, tenant, &id).await?;
-    let now = crate::session::now_ms() as i64;
+    let now = crate::clock::now_ms();
     host.store().erase_lead(tenant, &id, now).await?;
     tracing::info!(tenant, "lead erased");
     let erased = existing(&host, tenant, &id).await?;

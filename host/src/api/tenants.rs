@@ -69,7 +69,7 @@ pub async fn create(
     ApiJson(body): ApiJson<NewTenant>,
 ) -> Result<(StatusCode, Json<CreatedTenant>), ApiError> {
     check_tenant_id(&body.id)?;
-    let now = crate::session::now_ms() as i64;
+    let now = crate::clock::now_ms();
     if !host.store().create_tenant(&body.id, now).await? {
         return Err(ApiError::conflict(format!(
             "tenant '{}' already exists",

@@ -336,11 +336,7 @@ fn read_tail(path: &Path, tail: u64) -> io::Result<Option<String>> {
     Ok(Some(String::from_utf8_lossy(&bytes).into_owned()))
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
+use crate::clock::now_ms;
 
 /// The checkpoints inside `cally serve`: [`CheckpointLog::checkpoint_all`] at the
 /// start and then every interval, until [`CheckpointSchedule::stop`].

@@ -110,7 +110,7 @@ pub async fn perform(gate: Option<&DataGate>, actions: Vec<Action>) -> Performed
 async fn carry_out(gate: &DataGate, lead: Option<&Lead>, action: &Action) -> Result<(), String> {
     let scope = &gate.scope;
     let lead_id = scope.lead_id.clone().unwrap_or_default();
-    let now_ms = crate::session::now_ms() as i64;
+    let now_ms = crate::clock::now_ms();
     let services = &gate.services;
     match action {
         Action::SendMessage {

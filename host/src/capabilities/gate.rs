@@ -369,7 +369,7 @@ impl DataGate {
         &self,
         uses: &[DataRequest],
     ) -> (Vec<Decision>, Arc<LeadSnapshot>, Vec<DataUse>) {
-        let now_ms = crate::session::now_ms() as i64;
+        let now_ms = crate::clock::now_ms();
         let scope = &self.scope;
         let names: Vec<String> = uses
             .iter()

@@ -69,7 +69,7 @@ impl CallOptions {
         Self {
             limits,
             fallback: default_fallback(),
-            clock_ms: now_ms(),
+            clock_ms: crate::clock::now_ms_unsigned(),
             data: None,
         }
     }
@@ -121,12 +121,4 @@ pub fn default_fallback() -> Vec<Action> {
         ),
         Action::HangUp,
     ]
-}
-
-/// The host's clock in milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }

@@ -67,7 +67,7 @@ impl World {
         expires_at_ms: Option<i64>,
         parental: bool,
     ) -> i64 {
-        let now = cally_host::session::now_ms() as i64;
+        let now = cally_host::clock::now_ms();
         self.store()
             .grant_consent(&NewConsent {
                 tenant: TENANT.into(),

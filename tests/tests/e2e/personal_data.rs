@@ -92,7 +92,7 @@ async fn no_consent_for_the_purpose_is_denied_no_consent() {
 #[tokio::test]
 async fn an_expired_consent_is_denied_consent_expired() {
     let world = World::new().await;
-    let an_hour_ago = cally_host::session::now_ms() as i64 - 3_600_000;
+    let an_hour_ago = cally_host::clock::now_ms() - 3_600_000;
     world
         .consent_with(Purpose::CallHandling, None, Some(an_hour_ago), false)
         .await;
@@ -103,7 +103,7 @@ async fn an_expired_consent_is_denied_consent_expired() {
 async fn a_withdrawn_consent_is_denied_consent_withdrawn() {
     let world = World::new().await;
     let consent = world.consent(Purpose::CallHandling, None).await;
-    let now = cally_host::session::now_ms() as i64;
+    let now = cally_host::clock::now_ms();
     world
         .store()
         .withdraw_consent(TENANT, consent, now - 1000)
@@ -124,7 +124,7 @@ async fn a_restricted_lead_is_denied_lead_restricted() {
 async fn an_erased_lead_is_denied_lead_erased() {
     let world = World::new().await;
     world.consent(Purpose::CallHandling, None).await;
-    let now = cally_host::session::now_ms() as i64;
+    let now = cally_host::clock::now_ms();
     world.store().erase_lead(TENANT, LEAD, now).await.unwrap();
     assert_denied(&world, phone_only(), "lead-erased").await;
 }
@@ -222,7 +222,7 @@ async fn a_withdrawal_during_a_live_call_denies_the_next_read() {
     )
     .await;
     assert_eq!(probe.ask("get phone").await, [format!("phone={PHONE}")]);
-    let now = cally_host::session::now_ms() as i64;
+    let now = cally_host::clock::now_ms();
     world
         .store()
         .withdraw_consent(TENANT, consent, now)
