@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::gate::{DataGate, DataRequest, DataUse, denial_message};
 use crate::consent::{Channel as ConsentChannel, Decision};
 use crate::protocol::{Action, Channel};
-use crate::store::{Lead, NewMessage, NewTag};
+use crate::store::{Lead, NewMessage, NewTag, StoreError};
 
 /// What became of the data actions of one event.
 pub struct Performed {
@@ -79,8 +79,8 @@ pub async fn perform(gate: Option<&DataGate>, actions: Vec<Action>) -> Performed
         let action = &actions[*index];
         match decision {
             Decision::Allow { .. } => {
-                if let Err(note) = carry_out(gate, snapshot.lead.as_ref(), action).await {
-                    notes.push(note);
+                if let Err(failed) = carry_out(gate, snapshot.lead.as_ref(), action).await {
+                    notes.push(failed.to_string());
                     denied[*index] = true;
                 }
             }
@@ -106,8 +106,27 @@ pub async fn perform(gate: Option<&DataGate>, actions: Vec<Action>) -> Performed
     }
 }
 
+/// Occurs when an allowed data action cannot be performed; the message is the
+/// note the call's log gets, and the action is reported as not done.
+#[derive(Debug, thiserror::Error)]
+enum NotCarriedOut {
+    /// Occurs when the lead has no phone (sms, WhatsApp) or email for the channel.
+    #[error("send_message dropped: the lead has no address for channel {0}")]
+    NoAddress(ConsentChannel),
+    /// Occurs when the outbox cannot take the message.
+    #[error("send_message not queued: {0}")]
+    Message(#[source] StoreError),
+    /// Occurs when the tag cannot be stored.
+    #[error("tag_lead not written: {0}")]
+    Tag(#[source] StoreError),
+}
+
 /// Performs one allowed data action: queues the message, writes the tag.
-async fn carry_out(gate: &DataGate, lead: Option<&Lead>, action: &Action) -> Result<(), String> {
+async fn carry_out(
+    gate: &DataGate,
+    lead: Option<&Lead>,
+    action: &Action,
+) -> Result<(), NotCarriedOut> {
     let scope = &gate.scope;
     let lead_id = scope.lead_id.clone().unwrap_or_default();
     let now_ms = crate::clock::now_ms();
@@ -123,10 +142,7 @@ async fn carry_out(gate: &DataGate, lead: Option<&Lead>, action: &Action) -> Res
                 Channel::Email => lead.email.is_some(),
             });
             if !has_address {
-                return Err(format!(
-                    "send_message dropped: the lead has no address for channel {}",
-                    consent_channel(*channel)
-                ));
+                return Err(NotCarriedOut::NoAddress(consent_channel(*channel)));
             }
             let params: Map<String, Value> = params
                 .iter()
@@ -146,7 +162,7 @@ async fn carry_out(gate: &DataGate, lead: Option<&Lead>, action: &Action) -> Res
                 .enqueue_message(&message)
                 .await
                 .map(drop)
-                .map_err(|e| format!("send_message not queued: {e}"))
+                .map_err(NotCarriedOut::Message)
         }
         Action::TagLead { tag } => {
             let new_tag = NewTag {
@@ -162,7 +178,7 @@ async fn carry_out(gate: &DataGate, lead: Option<&Lead>, action: &Action) -> Res
                 .insert_tag(&new_tag)
                 .await
                 .map(drop)
-                .map_err(|e| format!("tag_lead not written: {e}"))
+                .map_err(NotCarriedOut::Tag)
         }
         _ => Ok(()),
     }

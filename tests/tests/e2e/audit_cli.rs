@@ -84,19 +84,27 @@ fn a_clean_log_verifies() {
 async fn an_edited_record_is_reported_by_its_sequence() {
     reported_after(
         &["UPDATE audit_log SET decision = 'denied' WHERE seq = 3"],
-        "record 3",
+        "record 3 was altered",
     )
     .await;
 }
 
 #[tokio::test]
 async fn a_deleted_record_is_reported() {
-    reported_after(&["DELETE FROM audit_log WHERE seq = 2"], "record 2").await;
+    reported_after(
+        &["DELETE FROM audit_log WHERE seq = 2"],
+        "record 2 is missing (deleted)",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_deleted_newest_record_is_reported() {
-    reported_after(&["DELETE FROM audit_log WHERE seq = 6"], "6").await;
+    reported_after(
+        &["DELETE FROM audit_log WHERE seq = 6"],
+        "record 6 is missing (deleted): the chain head says the log ends at 6",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -104,7 +112,7 @@ async fn an_inserted_record_is_reported() {
     reported_after(&["INSERT INTO audit_log SELECT tenant, 7, time_ms, plugin, plugin_version, component_digest, \
            call_id, lead, resource, purpose, decision, reason, consent_id, hash, hash, \
            actor_key, actor_role, client_address, operation \
-           FROM audit_log WHERE seq = 6"], "7").await;
+           FROM audit_log WHERE seq = 6"], "record 7 was altered").await;
 }
 
 #[tokio::test]
