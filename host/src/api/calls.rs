@@ -641,9 +641,25 @@ pub mod handlers {
         auth: Auth<Runtimes>,
         State(host): State<Arc<ApiHost>>,
         ApiJson(request): ApiJson<StartCall>,
-    ) -> Result<(StatusCode, Json<CallStartedView>), ApiError> {
-        let view = super::start(&host, auth.tenant(), request).await?;
-        Ok((StatusCode::CREATED, Json(view)))
+    ) -> Result<(StatusCode, Released, Json<CallStartedView>), ApiError> {
+        // A refusal names the lead it was asked for (a probe for a lead the
+        // tenant does not have leaves a denied record); a busy host's 429 or
+        // 503 does not, so an overload adds no audit writes.
+        let lead = request.lead_id.clone();
+        let view =
+            super::start(&host, auth.tenant(), request)
+                .await
+                .map_err(|error| match &lead {
+                    Some(lead)
+                        if error.status.is_client_error()
+                            && error.status != StatusCode::TOO_MANY_REQUESTS =>
+                    {
+                        error.naming_lead(lead)
+                    }
+                    _ => error,
+                })?;
+        // What the plugin read is recorded as its own uses.
+        Ok((StatusCode::CREATED, Released::nothing(), Json(view)))
     }
 
     /// `POST /v1/calls/{call_id}/events`: one event in, the plugin's outcome out.

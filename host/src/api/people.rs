@@ -115,6 +115,7 @@ pub const PERSONAL_DATA_ROUTES: &[PersonalDataRoute] = &[
     ),
     route("GET", "/v1/audit", "audit.query", "audit"),
     route("GET", "/v1/audit/export", "audit.export", "audit"),
+    route("POST", "/v1/calls", "call.start", "lead"),
     route("GET", "/v1/calls/{call_id}", "call.read", "call-record"),
     route("POST", "/v1/calls/{call_id}/end", "call.end", "call-record"),
 ];

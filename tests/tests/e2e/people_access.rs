@@ -60,11 +60,6 @@ const NO_PERSONAL_DATA: &[(&str, &str, &str)] = &[
     ("POST", "/v1/retention/purge", "audited by the purge itself"),
     (
         "POST",
-        "/v1/calls",
-        "the plugin's reads are audited as its own uses",
-    ),
-    (
-        "POST",
         "/v1/calls/{call_id}/events",
         "the plugin's reads are audited as its own uses",
     ),
@@ -299,6 +294,17 @@ async fn probe(server: &Server, keys: &Keys, route: &PersonalDataRoute, n: usize
                 leads: vec!["lead-ada".into()],
             }
         }
+        "call.start" => {
+            // Starting a call releases nothing itself: what the plugin reads is
+            // recorded as its own uses. (A refused start naming a lead is denied.)
+            let start = start_call("appointment-reminder", &format!("people-start-{n}"));
+            send(&keys.runtime, Method::POST, "/v1/calls".into(), Some(start)).await;
+            Probe {
+                key: keys.runtime.clone(),
+                role: "runtime",
+                leads: Vec::new(),
+            }
+        }
         "call.read" | "call.end" => {
             let call_id = format!("people-call-{n}");
             let start = start_call("appointment-reminder", &call_id);
@@ -523,6 +529,19 @@ async fn refused_requests_naming_a_lead_are_recorded_denied_in_the_callers_tenan
 
     // (key, request, expected status, operation recorded, lead named)
     let attempts = [
+        // The runtime asks for a call with the other tenant's lead.
+        Attempt {
+            key: &attacker.runtime,
+            method: Method::POST,
+            path: "/v1/calls",
+            body: Some(json!({
+                "plugin": "anything", "call_id": "probe-1", "lead_id": "secret-lead",
+                "direction": "outbound", "locale": "en-US",
+            })),
+            status: StatusCode::NOT_FOUND,
+            operation: "call.start",
+            named: "secret-lead",
+        },
         Attempt {
             key: &attacker.admin,
             method: Method::GET,
