@@ -69,13 +69,13 @@ const NO_PERSONAL_DATA: &[(&str, &str, &str)] = &[
 ];
 
 /// The key's id, as records and `GET /v1/keys` name it.
-fn id_of(key: &str) -> String {
+pub(crate) fn id_of(key: &str) -> String {
     key_id(&key_hash(key))
 }
 
 /// The tenant's records, straight from the store (reading them over the API would
 /// not add records, but the store is what an insider would read).
-async fn records(server: &Server, tenant: &str) -> Vec<AuditRecord> {
+pub(crate) async fn records(server: &Server, tenant: &str) -> Vec<AuditRecord> {
     server
         .host
         .store()
@@ -84,11 +84,13 @@ async fn records(server: &Server, tenant: &str) -> Vec<AuditRecord> {
         .unwrap()
 }
 
-fn pseudonym(server: &Server, tenant: &str, lead: &str) -> String {
+/// The lead's pseudonym in `tenant`'s chain.
+pub(crate) fn pseudonym(server: &Server, tenant: &str, lead: &str) -> String {
     server.host.services.pseudonyms.pseudonym(tenant, lead)
 }
 
-fn lead(id: &str, name: &str) -> Value {
+/// An adult lead `id` named `name`, as `POST /v1/leads` takes it.
+pub(crate) fn lead(id: &str, name: &str) -> Value {
     json!({"lead_id": id, "name": name, "phone": "+15550142", "age": "adult"})
 }
 

@@ -3,30 +3,11 @@
 //! says each request leaves. A real host over a real socket, the store read as the
 //! answer arrives.
 
-use cally_host::api::{key_hash, key_id};
-use cally_host::audit::AuditRecord;
-use cally_host::store::AuditFilter;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::api::Server;
-
-async fn records(server: &Server, tenant: &str) -> Vec<AuditRecord> {
-    server
-        .host
-        .store()
-        .audit_records(tenant, &AuditFilter::default())
-        .await
-        .unwrap()
-}
-
-fn pseudonym(server: &Server, tenant: &str, lead: &str) -> String {
-    server.host.services.pseudonyms.pseudonym(tenant, lead)
-}
-
-fn lead(id: &str, name: &str) -> Value {
-    json!({"lead_id": id, "name": name, "phone": "+15550142", "age": "adult"})
-}
+use crate::people_access::{id_of, lead, pseudonym, records};
 
 /// `HEAD` runs the `GET` handler (axum answers it with the body stripped): the lead is
 /// looked up, its size and the export's file name are sent, and a probe for a lead the
@@ -101,7 +82,7 @@ async fn a_head_request_is_recorded_as_the_get_it_runs() {
         );
         let actor = new[0].actor.as_ref().unwrap();
         assert_eq!(actor.operation, operation, "HEAD {path}");
-        assert_eq!(actor.key_id, key_id(&key_hash(&keys.admin)));
+        assert_eq!(actor.key_id, id_of(&keys.admin));
     }
     assert_eq!(
         records(&server, "victim").await.len(),
