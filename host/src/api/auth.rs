@@ -264,6 +264,12 @@ impl ApiHost {
     }
 }
 
+/// A caller already identified from this request's key (by the middleware that
+/// records people's access), so [`Auth`] does not look the key up twice. Only the
+/// host inserts it: a client cannot set a request's extensions.
+#[derive(Debug, Clone)]
+pub(super) struct Identified(pub(super) Arc<Caller>);
+
 /// The roles one endpoint admits; implemented by the marker types below.
 pub trait Roles: Send + Sync + 'static {
     /// The admitted roles.
@@ -324,7 +330,10 @@ impl<R: Roles> FromRequestParts<Arc<ApiHost>> for Auth<R> {
         parts: &mut Parts,
         host: &Arc<ApiHost>,
     ) -> Result<Self, Self::Rejection> {
-        let caller = host.identify(&parts.headers).await?;
+        let caller = match parts.extensions.get::<Identified>() {
+            Some(Identified(caller)) => caller.clone(),
+            None => host.identify(&parts.headers).await?,
+        };
         if !R::ROLES.contains(&caller.role) {
             let needed: Vec<&str> = R::ROLES.iter().map(|r| r.as_str()).collect();
             return Err(ApiError::forbidden(format!(

@@ -31,7 +31,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, IntoResponseParts, Response, ResponseParts};
 use serde::Deserialize;
 
-use super::auth::Caller;
+use super::auth::{Caller, Identified};
 use super::error::{NamedLeads, ProblemKind};
 use super::{ApiError, ApiHost};
 use crate::audit::{AuditActor, AuditDecision, AuditEntry, AuditPurpose};
@@ -271,6 +271,10 @@ async fn handle_and_record(
     next: Next,
 ) -> Response {
     let caller = host.identify(request.headers()).await.ok();
+    if let Some(caller) = &caller {
+        // The handler's `Auth` takes it from here instead of looking the key up again.
+        request.extensions_mut().insert(Identified(caller.clone()));
+    }
     let address = client_address(&request);
     let named = named_lead(route, &mut request).await;
     let mut response = next.run(request).await;
